@@ -1,0 +1,50 @@
+# Two commands matter: `make demo` (the whole service on this machine) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+ARTIFACTS ?= artifacts
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: install test demo train bench browser clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+# Reinstalls only when a requirements file changed.
+$(VENV)/.installed: requirements/*.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+# The pinned CDK CLI (package.json), for `npx cdk synth` / `npx cdk deploy`.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "WARNING: could not install chromium; browser tests will be skipped"; }
+
+test: install browser
+	$(PY) -m pytest
+
+# Train once (skipped when $(ARTIFACTS) already holds a model), then serve everything locally.
+$(ARTIFACTS)/model.onnx:
+	$(PY) -m training --out $(ARTIFACTS)
+
+train: install $(ARTIFACTS)/model.onnx
+
+demo: train
+	$(PY) -m local_stack --model-dir $(ARTIFACTS) --port $(PORT)
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache
