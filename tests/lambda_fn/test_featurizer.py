@@ -124,3 +124,34 @@ def test_oversized_featurizer_is_refused(tmp_path) -> None:
 def test_duplicate_vocabulary_is_refused() -> None:
     with pytest.raises(FeaturizerError, match="duplicate"):
         Featurizer(vocabulary=["a", "a"])
+
+
+# -- properties: the fast paths give exactly what the plain definitions give -------------------
+from collections import Counter  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lambda_fn.featurizer import _TOKEN, clean, ngrams  # noqa: E402
+
+ascii_text = st.text(alphabet=st.sampled_from(list("abcXYZ019 '_-.,!?<>&;#\n\t\"`")), max_size=80)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ascii_text)
+def test_ascii_fast_path_matches_the_regex_definition(text: str) -> None:
+    assert tokenize(text) == _TOKEN.findall(clean(text))
+
+
+words = st.sampled_from(["good", "bad", "not", "film", "very", "it's", "10", "zzz"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(words, max_size=30), st.integers(min_value=1, max_value=3))
+def test_transform_matches_naive_ngram_counting(tokens: list[str], ngram_max: int) -> None:
+    vocab = ["good", "bad", "not", "film", "it's", "not good", "very good", "good film", "not very good", "10 10"]
+    vocab = [t for t in vocab if len(t.split()) <= ngram_max]
+    f = Featurizer(FeaturizerSettings(ngram_max=ngram_max, min_df=1), vocab)
+    expected = Counter(g for g in ngrams(tokens, ngram_max) if g in vocab)
+    sparse = f.transform(" ".join(tokens))
+    assert counts_by_term(f, sparse) == dict(expected)
