@@ -1,0 +1,150 @@
+"""``python -m local_stack --model-dir artifacts --port 8000 [--host 127.0.0.1]``
+
+Checks the artifacts and the port, starts the model server on a free port, points the real
+Lambda handler at it (boto3's ``sagemaker-runtime`` client, endpoint URL overridden), serves
+the page and the API on HOST:PORT, and stops everything on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from lambda_fn.featurizer import Featurizer, FeaturizerError
+from local_stack.gateway import LocalGateway
+from local_stack.model_server import REPO_ROOT, ModelServer, ModelServerError, free_port
+
+WEB_DIR = REPO_ROOT / "web"
+REQUIRED_ARTIFACTS = ("model.onnx", "featurizer.json")
+
+
+class StackError(RuntimeError):
+    """A reason the local stack cannot start, worded for the person who ran it."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_stack",
+        description="Serve the page and the API on one machine: model server, local API Gateway, real handler.",
+    )
+    parser.add_argument("--model-dir", type=Path, default=Path("artifacts"),
+                        help="folder holding model.onnx and featurizer.json (default: artifacts)")
+    parser.add_argument("--port", type=int, default=8000, help="port of the page and the API (default: 8000)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--server-workers", type=int, default=1,
+                        help="model server worker processes (default: 1, plenty for one person's page)")
+    parser.add_argument("--startup-timeout", type=float, default=120.0,
+                        help="seconds to wait for the model server's /ping (default: 120)")
+    return parser.parse_args(argv)
+
+
+def check_artifacts(model_dir: Path) -> Path:
+    """The resolved model dir, or StackError naming what is missing or broken."""
+    hint = f"Run `make train` (or `python -m training --out {model_dir}`) to create them."
+    if not model_dir.is_dir():
+        raise StackError(f"model dir {model_dir} does not exist. {hint}")
+    missing = [name for name in REQUIRED_ARTIFACTS if not (model_dir / name).is_file()]
+    if missing:
+        raise StackError(f"{model_dir} is missing {', '.join(missing)}. {hint}")
+    if (model_dir / "model.onnx").stat().st_size == 0:
+        raise StackError(f"{model_dir / 'model.onnx'} is empty. {hint}")
+    try:
+        Featurizer.load(model_dir / "featurizer.json")
+    except FeaturizerError as exc:
+        raise StackError(f"{model_dir / 'featurizer.json'} is broken: {exc}. {hint}") from exc
+    return model_dir.resolve()
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind and listen on HOST:PORT now, so a taken port is reported before anything starts."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise StackError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}. Stop the program using that port "
+            f"or choose another one (`make demo PORT=8001` or `--port 8001`)."
+        ) from exc
+
+
+def page_origin(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def handler_environment(model_dir: Path, origin: str, port: int, server_url: str) -> dict[str, str]:
+    """The Lambda's environment, as the CDK stack sets it, but pointing at the local server."""
+    origins = dict.fromkeys([origin, f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
+    return {
+        "ENDPOINT_NAME": "local",
+        "FEATURIZER_URI": str(model_dir / "featurizer.json"),
+        "ALLOWED_ORIGINS": ",".join(origins),
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server_url,
+        # Dummy credentials: the local server ignores the signature, and no real key is ever used.
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # SIGTERM cleans up like Ctrl-C
+    model_server: ModelServer | None = None
+    listener: socket.socket | None = None
+    try:
+        model_dir = check_artifacts(args.model_dir)
+        listener = reserve_port(args.host, args.port)
+        port = listener.getsockname()[1]  # the real one when --port 0
+        origin = page_origin(args.host, port)
+
+        model_server = ModelServer(model_dir, free_port(), workers=args.server_workers)
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+            os.environ.pop(name, None)
+        os.environ.update(handler_environment(model_dir, origin, port, model_server.url))
+        try:  # after the environment is set: the handler reads it at import
+            from lambda_fn.handler import lambda_handler
+        except Exception as exc:
+            raise StackError(f"cannot import lambda_fn.handler: {type(exc).__name__}: {exc}") from exc
+
+        print(f"Starting the model server on {model_server.url} ...", file=sys.stderr, flush=True)
+        model_server.start().wait_ready(args.startup_timeout)
+
+        gateway = LocalGateway(lambda_handler, WEB_DIR, api_url=origin)
+        server = make_server(args.host, port, gateway, threaded=True, fd=listener.fileno())
+        listener.close()  # the server holds its own duplicate of the socket
+        print(f"\nSentiment demo ready: open {origin}/ (API: POST {origin}/predict). "
+              "Press Ctrl-C to stop.\n", flush=True)
+        server.serve_forever()  # returns on Ctrl-C or SIGTERM, and closes the socket
+        return 0
+    except (StackError, ModelServerError) as exc:
+        print(f"local_stack: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for sig in previous:  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        if listener is not None:
+            listener.close()
+        if model_server is not None and model_server.process is not None:
+            model_server.stop()
+            print("Stopped.", file=sys.stderr)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
