@@ -1,0 +1,158 @@
+"""The Flask app: SageMaker's ``GET /ping`` and ``POST /invocations``, plus the path boto3 calls.
+
+``create_app`` returns at once and loads the model on a background thread; until it is
+loaded, ``/ping`` and ``/invocations`` answer 503. Under gunicorn each worker builds its own
+app (and ONNX Runtime session) after the fork and waits for the model before accepting
+connections, so traffic never reaches a worker that cannot score yet. Every error is JSON
+``{"error", "message"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from serving.inputs import PARSERS, RequestError
+from serving.model import Model
+
+log = logging.getLogger("serving")
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
+# What is left of an oversized body is read and dropped, up to this much, so that a client
+# still sending it reads the 413 instead of a reset (gunicorn closes a connection that has
+# more than 64 kB of unread body).
+MAX_DISCARD_BYTES = 64 * 1024 * 1024
+JSON = "application/json"
+# gunicorn's exit code for "worker failed to boot": the master then stops instead of respawning.
+WORKER_BOOT_ERROR = 3
+
+
+class ModelSlot:
+    """Holds the model once a background thread has loaded it; ``model`` is None until then."""
+
+    def __init__(self, loader: Callable[[], Model], on_error: Callable[[Exception], None]):
+        self.model: Model | None = None
+        self._loader, self._on_error = loader, on_error
+        self._thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> Model | None:
+        """Block until loading has finished; the model, or None when it failed."""
+        self._thread.join()
+        return self.model
+
+    def _load(self) -> None:
+        try:
+            self.model = self._loader()
+        except Exception as exc:
+            self._on_error(exc)
+            return
+        log.info("model %s (%s) loaded, vocabulary of %d terms, pid %d",
+                 self.model.version, self.model.kind, self.model.vocab_size, os.getpid())
+
+
+def _exit_worker(exc: Exception) -> None:
+    """A worker that cannot load the model must not answer 503 forever: stop the server."""
+    log.critical("cannot load the model: %s", exc)
+    logging.shutdown()
+    os._exit(WORKER_BOOT_ERROR)
+
+
+def _json(body: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status, headers, mimetype=JSON)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return _json({"error": code, "message": message}, status)
+
+
+def _read_body() -> bytes:
+    """The request body, or 413 past MAX_BODY_BYTES, whether sized by Content-Length or chunked."""
+    body = request.get_data(cache=False)  # raises 413 itself when Content-Length is over the limit
+    # A chunked body is cut at the limit without an error: look for one byte more.
+    if len(body) >= MAX_BODY_BYTES and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return body
+
+
+def _discard_body() -> None:
+    stream, dropped = request.environ["wsgi.input"], 0
+    while dropped < MAX_DISCARD_BYTES and (chunk := stream.read(64 * 1024)):
+        dropped += len(chunk)
+
+
+def create_app(
+    model_dir: str | Path | None = None,
+    intra_op_threads: int = 1,
+    loader: Callable[[], Model] | None = None,
+    on_load_error: Callable[[Exception], None] = _exit_worker,
+) -> Flask:
+    """Build the app and start loading the model (from ``model_dir``, or by calling ``loader``)."""
+    if loader is None:
+        if model_dir is None:
+            raise ValueError("create_app needs a model_dir or a loader")
+        loader = lambda: Model.load(model_dir, intra_op_threads)  # noqa: E731
+    app = Flask("serving")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    slot = ModelSlot(loader, on_load_error)
+    app.extensions["model_slot"] = slot
+
+    @app.get("/ping")
+    def ping() -> Response:
+        if slot.model is None:
+            return _error(503, "model_loading", "the model is still loading")
+        return _json({"status": "ok", "model_version": slot.model.version})
+
+    @app.post("/invocations")
+    @app.post("/endpoints/<name>/invocations")
+    def invocations(name: str | None = None) -> Response:
+        model = slot.model
+        if model is None:
+            raise RequestError(503, "model_loading", "the model is still loading; retry shortly")
+        accept = request.accept_mimetypes
+        if accept and not accept.best_match([JSON]):
+            raise RequestError(406, "not_acceptable",
+                               f"cannot answer in {request.headers['Accept']!r}; this server answers {JSON}")
+        parse = PARSERS.get(request.mimetype)
+        if parse is None:
+            got = request.mimetype or "no Content-Type"
+            raise RequestError(415, "unsupported_media_type",
+                               f"cannot read {got}; send one of {', '.join(PARSERS)}")
+        rows = parse(_read_body(), request.mimetype_params.get("charset", "utf-8"), model)
+        probabilities = model.predict(rows) if hasattr(rows, "shape") else model.predict_sparse(rows)
+        predictions = [
+            {"label": "positive" if p >= 0.5 else "negative", "probability_positive": p,
+             "model_version": model.version}
+            for p in probabilities.tolist()
+        ]
+        return _json({"predictions": predictions}, headers={"X-Model-Version": model.version})
+
+    @app.errorhandler(RequestError)
+    def request_error(exc: RequestError) -> Response:
+        log.warning("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        log.warning("%s %s -> %d %s", request.method, request.path, exc.code, code)
+        if exc.code == 413:
+            _discard_body()
+            message = f"the body is over {MAX_BODY_BYTES:,} bytes, SageMaker's real-time payload limit"
+        else:
+            message = exc.description or code
+        return _error(exc.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, "internal_error", f"the server failed to score the request: {type(exc).__name__}")
+
+    return app

@@ -1,0 +1,40 @@
+"""``python -m serving`` refuses bad artifacts and bad flags with a message and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_missing_model_directory_stops_the_server_before_it_binds(launch, tmp_path):
+    server = launch(tmp_path / "nowhere", "--workers", "1")
+    assert server.proc.wait(timeout=60) == 1
+    assert f"serving: cannot start: model directory {tmp_path / 'nowhere'} does not exist" in server.log
+
+
+def test_a_missing_featurizer_is_named(launch, artifacts_factory):
+    directory = artifacts_factory()
+    (directory / "featurizer.json").unlink()
+    server = launch(directory, "--workers", "1")
+    assert server.proc.wait(timeout=60) == 1
+    assert "featurizer.json not found" in server.log
+
+
+def test_a_model_from_another_training_run_stops_the_server(launch, artifacts_factory):
+    directory = artifacts_factory(metadata={"featurizer_fingerprint": "f" * 64})
+    server = launch(directory, "--workers", "2")
+    assert server.proc.wait(timeout=60) != 0  # gunicorn's "worker failed to boot" (3)
+    assert "cannot load the model" in server.log
+    assert "was trained with featurizer fingerprint " + "f" * 64 in server.log
+
+
+@pytest.mark.parametrize("flags", [["--workers", "0"], ["--port", "http"]])
+def test_bad_flags_are_refused(flags):
+    result = subprocess.run([sys.executable, "-m", "serving", *flags], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "usage: python -m serving" in result.stderr
