@@ -109,11 +109,15 @@ class LocalStack:
                 raise RuntimeError(f"local stack not ready within {self.timeout:.0f} s:\n{self.log()}")
             time.sleep(0.3)
 
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, as a service manager would; the stack stops its model server itself."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Send ``sig`` (SIGTERM as a service manager would, SIGINT as Ctrl-C); return the exit code.
+
+        The stack stops its model server itself; a stack that ignores ``sig`` is killed after
+        ``timeout`` s.
+        """
         assert self.process is not None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

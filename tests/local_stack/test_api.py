@@ -1,0 +1,154 @@
+"""The HTTP API end to end: local gateway → real handler → boto3 → real model server (tiny model).
+
+One ``python -m local_stack`` for the module; every answer comes from the real code path, and
+every probability is known exactly from the tiny model's weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import requests
+
+from lambda_fn.featurizer import tokenize
+from local_stack.gateway import MAX_BODY_BYTES
+from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS
+
+EVIL_ORIGIN = "https://evil.example"
+
+
+def expected_probability(review: str) -> float:
+    return 1 / (1 + math.exp(-sum(WEIGHTS.get(token, 0.0) for token in tokenize(review))))
+
+
+def post(stack, body, content_type="application/json", **headers):
+    data = json.dumps(body) if isinstance(body, (dict, list)) else body
+    return requests.post(f"{stack.url}/predict", data=data, headers={"Content-Type": content_type, **headers},
+                         timeout=30)
+
+
+def assert_error(response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error", "message"} and body["error"] == code
+    assert isinstance(body["message"], str) and len(body["message"]) > 10
+    return body["message"]
+
+
+def test_one_review(stack):
+    response = post(stack, {"review": POSITIVE_REVIEW})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"predictions", "variant"}
+    [prediction] = body["predictions"]
+    assert prediction["label"] == "positive" and prediction["model_version"] == MODEL_VERSION
+    assert prediction["probability_positive"] == pytest.approx(expected_probability(POSITIVE_REVIEW), abs=1e-6)
+
+
+def test_a_batch_keeps_its_order(stack):
+    reviews = [POSITIVE_REVIEW, NEGATIVE_REVIEW, "the plot", "bad " * 3 + "superb"]
+    response = post(stack, {"reviews": reviews})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    assert [p["label"] for p in predictions] == ["positive", "negative", "positive", "negative"]
+    for review, prediction in zip(reviews, predictions):
+        assert prediction["probability_positive"] == pytest.approx(expected_probability(review), abs=1e-6)
+
+
+def test_a_text_plain_body_is_one_review(stack):
+    response = post(stack, NEGATIVE_REVIEW.encode(), content_type="text/plain; charset=utf-8")
+    assert response.status_code == 200
+    assert [p["label"] for p in response.json()["predictions"]] == ["negative"]
+
+
+def test_the_largest_batch_is_accepted(stack):
+    response = post(stack, {"reviews": [POSITIVE_REVIEW] * 100})
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 100
+
+
+@pytest.mark.parametrize("body, content_type, status, code", [
+    (b"{not json", "application/json", 400, "invalid_json"),
+    (b"", "application/json", 400, "invalid_request"),
+    ({"review": ""}, "application/json", 400, "invalid_request"),
+    ({"review": "   \n"}, "application/json", 400, "invalid_request"),
+    ({"reviews": []}, "application/json", 400, "invalid_request"),
+    ({"review": 42}, "application/json", 400, "invalid_request"),
+    ({"text": "good"}, "application/json", 400, "invalid_request"),
+    (b"\xff\xfe not utf-8", "text/plain", 400, "invalid_encoding"),
+    (b'{"review": "caf\xe9"}', "application/json", 400, "invalid_encoding"),
+    ({"reviews": ["good"] * 101}, "application/json", 413, "too_many_reviews"),
+    ({"review": "x" * 50_001}, "application/json", 413, "review_too_long"),
+    (b"<review>good</review>", "application/xml", 415, "unsupported_media_type"),
+])
+def test_bad_requests_get_the_handlers_error(stack, body, content_type, status, code):
+    assert_error(post(stack, body, content_type), status, code)
+
+
+def test_a_body_over_api_gateways_limit_is_refused_by_the_gateway(stack):
+    response = post(stack, b"a" * (MAX_BODY_BYTES + 1), "text/plain")
+    assert_error(response, 413, "request_too_large")
+
+
+@pytest.mark.parametrize("method, path, status, code", [
+    ("GET", "/predict", 405, "method_not_allowed"),
+    ("PUT", "/predict", 405, "method_not_allowed"),
+    ("DELETE", "/predict", 405, "method_not_allowed"),
+    ("GET", "/no-such-resource", 404, "not_found"),
+    ("POST", "/v2/predict", 404, "not_found"),
+])
+def test_other_methods_and_paths_get_the_handlers_404_and_405(stack, method, path, status, code):
+    response = requests.request(method, f"{stack.url}{path}", timeout=30)
+    assert_error(response, status, code)
+    if status == 405:
+        assert "POST" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("origin", ["page", "http://localhost:{port}"])
+def test_allowed_origins_are_echoed_on_success_and_error(stack, origin):
+    origin = stack.url if origin == "page" else origin.format(port=stack.port)
+    for response in (post(stack, {"review": POSITIVE_REVIEW}, Origin=origin),
+                     post(stack, {"review": ""}, Origin=origin)):
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert "Origin" in response.headers["Vary"]
+
+
+def test_a_disallowed_origin_is_not_echoed(stack):
+    for response in (post(stack, {"review": POSITIVE_REVIEW}, Origin=EVIL_ORIGIN),
+                     post(stack, {"review": ""}, Origin=EVIL_ORIGIN)):
+        assert response.headers.get("Access-Control-Allow-Origin") not in (EVIL_ORIGIN, "*")
+        assert "Origin" in response.headers["Vary"]
+
+
+def test_preflight_allows_the_page_to_post_json(stack):
+    response = requests.options(f"{stack.url}/predict", timeout=30, headers={
+        "Origin": stack.url,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    })
+    assert response.status_code in (200, 204)
+    assert response.headers["Access-Control-Allow-Origin"] == stack.url
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "content-type" in response.headers["Access-Control-Allow-Headers"].lower()
+
+
+def test_preflight_from_a_disallowed_origin_grants_nothing(stack):
+    response = requests.options(f"{stack.url}/predict", timeout=30, headers={
+        "Origin": EVIL_ORIGIN, "Access-Control-Request-Method": "POST"})
+    assert response.headers.get("Access-Control-Allow-Origin") not in (EVIL_ORIGIN, "*")
+
+
+def test_the_page_and_its_files_are_served(stack):
+    page = requests.get(f"{stack.url}/", timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert 'http-equiv="Content-Security-Policy"' in page.text and '<script src="app.js"' in page.text
+    for name, content_type in [("app.js", "javascript"), ("style.css", "text/css"), ("favicon.svg", "image/svg")]:
+        response = requests.get(f"{stack.url}/{name}", timeout=30)
+        assert response.status_code == 200 and content_type in response.headers["Content-Type"], name
+
+
+def test_config_json_points_at_the_stack_itself(stack):
+    response = requests.get(f"{stack.url}/config.json", timeout=30)
+    assert response.status_code == 200 and response.json() == {"apiUrl": stack.url}
