@@ -1,0 +1,82 @@
+"""Rescore exported artifacts on the IMDB test split with ONNX Runtime alone (no torch).
+
+    python -m training.evaluate --model-dir DIR [--data PATH]
+
+Loads DIR/featurizer.json and DIR/model.onnx exactly as the model server does, scores the
+25,000 test reviews, and compares the accuracy with DIR/metrics.json. Exit status: 0 when they
+agree within 0.1 percentage point, 1 when they do not, 2 when the artifacts or data are unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from lambda_fn.featurizer import Featurizer
+from training.data import DataError, load_imdb
+from training.metrics import binary_metrics
+from training.sparse import SparseRows
+
+TOLERANCE_POINTS = 0.1
+
+
+class ArtifactError(RuntimeError):
+    """The model directory is incomplete or its files do not belong together."""
+
+
+def evaluate(model_dir: str | Path, data: str | Path | None = None, batch_size: int = 256) -> dict:
+    """Test-split metrics of the ONNX model in ``model_dir``, computed with onnxruntime."""
+    model_dir = Path(model_dir)
+    onnx_path = model_dir / "model.onnx"
+    if not onnx_path.is_file():
+        raise ArtifactError(f"{onnx_path} not found; train first with `python -m training --out {model_dir}`")
+    featurizer = Featurizer.load(model_dir / "featurizer.json")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    expected = session.get_modelmeta().custom_metadata_map.get("featurizer_fingerprint")
+    if expected != featurizer.fingerprint:
+        raise ArtifactError(
+            f"model.onnx was trained with featurizer {expected}, but featurizer.json is {featurizer.fingerprint}"
+        )
+    test = load_imdb(data).test
+    rows = SparseRows.featurize(featurizer, test.texts, "featurizing test")
+    probabilities = np.concatenate(
+        [
+            session.run(["probability"], {"counts": rows.dense(np.arange(start, min(start + batch_size, len(rows))))})[0]
+            for start in range(0, len(rows), batch_size)
+        ]
+    )
+    return binary_metrics(probabilities, np.array(test.labels))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", required=True, type=Path, help="folder written by `python -m training`")
+    parser.add_argument("--data", help="IMDB archive or aclImdb/ folder (default: $IMDB_DATA, else the cached download)")
+    args = parser.parse_args(argv)
+    try:
+        recorded = json.loads((args.model_dir / "metrics.json").read_text())["test"]["accuracy"]
+        metrics = evaluate(args.model_dir, args.data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # includes FeaturizerError, json errors
+        print(f"error: cannot read the artifacts in {args.model_dir}: {exc}", file=sys.stderr)
+        return 2
+    except (ArtifactError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    difference = abs(metrics["accuracy"] - recorded) * 100
+    print(f"test accuracy in metrics.json:  {recorded:.4%}")
+    print(f"test accuracy with onnxruntime: {metrics['accuracy']:.4%} (ROC AUC {metrics['roc_auc']:.4f}, n={metrics['n']:,})")
+    if difference > TOLERANCE_POINTS:
+        print(f"MISMATCH: they differ by {difference:.2f} points (tolerance {TOLERANCE_POINTS})", file=sys.stderr)
+        return 1
+    print(f"reproduced: difference {difference:.2f} points (tolerance {TOLERANCE_POINTS})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Featurized reviews as one CSR-style block of numpy arrays, and batches cut from it.
+
+Numpy only (no torch): ``training.evaluate`` uses it next to ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from lambda_fn.featurizer import Featurizer
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Row ``r`` holds ``counts[indptr[r]:indptr[r+1]]`` at vocabulary ``indices[...]``."""
+
+    indptr: np.ndarray  # int64 [rows + 1]
+    indices: np.ndarray  # int64 [nnz]
+    counts: np.ndarray  # float32 [nnz]
+    vocab_size: int
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @classmethod
+    def featurize(cls, featurizer: Featurizer, texts: Sequence[str], desc: str = "featurizing") -> "SparseRows":
+        """Transform every text with the shared featurizer (a progress bar, as it takes seconds)."""
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        indices: list[int] = []
+        counts: list[int] = []
+        for r, text in enumerate(tqdm(texts, desc=desc, unit="review", mininterval=1.0)):
+            row = featurizer.transform(text)
+            indices += row.indices
+            counts += row.counts
+            indptr[r + 1] = len(indices)
+        return cls(indptr, np.asarray(indices, np.int64), np.asarray(counts, np.float32), featurizer.vocab_size)
+
+    def select(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The chosen rows, concatenated: (indices, offsets of each row, counts)."""
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        lengths = ends - starts
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        # Position k of the output row r reads input position starts[r] + (k - offsets[r]).
+        gather = np.arange(lengths.sum(), dtype=np.int64) + np.repeat(starts - offsets, lengths)
+        return self.indices[gather], offsets, self.counts[gather]
+
+    def dense(self, rows: np.ndarray) -> np.ndarray:
+        """The chosen rows as a dense float32 ``[len(rows), vocab_size]`` matrix of raw counts."""
+        indices, offsets, counts = self.select(rows)
+        out = np.zeros((len(rows), self.vocab_size), dtype=np.float32)
+        row_of = np.repeat(np.arange(len(rows)), np.diff(np.append(offsets, len(indices))))
+        out[row_of, indices] = counts
+        return out
