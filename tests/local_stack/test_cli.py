@@ -16,6 +16,8 @@ import requests
 from local_stack.model_server import REPO_ROOT, free_port
 from local_stack.testing import LocalStack, write_tiny_model
 
+pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "local_stack", *args], cwd=REPO_ROOT, capture_output=True,

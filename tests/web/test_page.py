@@ -9,6 +9,8 @@ import pytest
 from local_stack.model_server import REPO_ROOT
 from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW
 
+pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
+
 SCREENSHOT = REPO_ROOT / "docs" / "screenshot.png"
 XSS_REVIEW = 'Superb! <img src=x onerror="window.__xss = 1"> <script>window.__xss = 2</script>'
 
