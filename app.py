@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""CDK entry point (`npx cdk synth`, `npx cdk deploy`); settings are context keys, see infra/config.py."""
+
+import sys
+
+from infra import create_app
+from infra.artifacts import ArtifactsError
+from infra.config import ConfigError
+from infra.website import WebsiteError
+
+try:
+    app = create_app()
+except (ArtifactsError, ConfigError, WebsiteError) as err:
+    sys.exit(f"error: {err}")  # a clear one-line cause instead of a traceback
+app.synth()

@@ -1,0 +1,176 @@
+"""POST /predict: API Gateway (REST) → the lambda_fn handler → the SageMaker endpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Aws, Duration, Fn, IgnoreMode, RemovalPolicy, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra.config import Settings
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 offers
+POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the Powertools layers
+# The zip holds the lambda_fn package at its root and nothing else: its runtime modules only.
+LAMBDA_CODE = ["*", "!lambda_fn/*.py", "lambda_fn/test_*.py", "lambda_fn/conftest.py"]
+HANDLER = "lambda_fn.handler.lambda_handler"
+# API Gateway gives up after 29 s; the function must answer (with a clear error) before that.
+LAMBDA_TIMEOUT = Duration.seconds(25)
+
+
+def powertools_version(repo_root: Path) -> str:
+    """The aws-lambda-powertools version pinned for the Lambda in requirements/lambda.txt."""
+    requirements = repo_root / "requirements" / "lambda.txt"
+    match = re.search(r"^aws-lambda-powertools(?:\[[^\]]*\])?==([\w.]+)\s*$",
+                      requirements.read_text(), re.MULTILINE)
+    if match is None:
+        raise ValueError(f"{requirements} must pin aws-lambda-powertools==<version>")
+    return match.group(1)
+
+
+def powertools_layer_arn(scope: Construct, repo_root: Path, layer_version: int | None) -> str:
+    """The ARN of AWS's Powertools layer for this runtime on arm64, in the stack's region.
+
+    By default it is read at deploy time from the public SSM parameter that AWS keeps for the
+    exact library version the tests ran against; ``layer_version`` pins a layer number instead.
+    """
+    python = RUNTIME.name.replace("python", "").replace(".", "")  # "python3.14" -> "314"
+    if layer_version is not None:
+        return Fn.sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{POWERTOOLS_ACCOUNT}:layer:"
+                      f"AWSLambdaPowertoolsPythonV3-python{python}-arm64:{layer_version}")
+    return ssm.StringParameter.value_for_string_parameter(
+        scope, f"/aws/service/powertools/python/arm64/{RUNTIME.name}/{powertools_version(repo_root)}")
+
+
+class PredictApi(Construct):
+    """The Lambda function and the REST API in front of it."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, repo_root: Path, settings: Settings,
+                 endpoint_name: str, endpoint_arn: str, featurizer_uri: str, featurizer_arn: str) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.DESTROY if settings.destroy_on_delete else RemovalPolicy.RETAIN
+
+        function_logs = logs.LogGroup(self, "FunctionLogs", retention=settings.log_retention,
+                                      removal_policy=removal)
+        # An explicit role instead of the AWSLambdaBasicExecutionRole managed policy, whose
+        # logs permissions cover every log group in the account.
+        role = iam.Role(self, "FunctionRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description="Predict function: invoke one endpoint, read one featurizer file.")
+        function_logs.grant_write(role)
+        role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"],
+                                               resources=[endpoint_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[featurizer_arn]))
+
+        self.function = lambda_.Function(
+            self, "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(repo_root), exclude=LAMBDA_CODE,
+                                         ignore_mode=IgnoreMode.DOCKER),
+            layers=[lambda_.LayerVersion.from_layer_version_arn(
+                self, "Powertools", powertools_layer_arn(self, repo_root,
+                                                         settings.powertools_layer_version))],
+            memory_size=settings.lambda_memory_mb,
+            timeout=LAMBDA_TIMEOUT,
+            reserved_concurrent_executions=settings.lambda_reserved_concurrency,
+            role=role,
+            log_group=function_logs,
+            tracing=lambda_.Tracing.ACTIVE,
+            description="POST /predict: validate, featurize, invoke the SageMaker endpoint.",
+            environment={
+                "ENDPOINT_NAME": endpoint_name,
+                "FEATURIZER_URI": featurizer_uri,
+                "POWERTOOLS_SERVICE_NAME": "sentiment-api",
+                "POWERTOOLS_METRICS_NAMESPACE": "ServerlessSentiment",
+                "LOG_LEVEL": "INFO",
+            },
+        )
+        # Tracing adds xray:PutTraceSegments/PutTelemetryRecords, which AWS only grants on "*".
+        Validations.of(role).acknowledge(Acknowledgment(
+            id="AwsSolutions-IAM5[Resource::*]",
+            reason="X-Ray's PutTraceSegments and PutTelemetryRecords accept no resource ARN."))
+
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=settings.log_retention,
+                                    removal_policy=removal)
+        self.api = apigw.RestApi(
+            self, "Api",
+            description="Movie review sentiment: POST /predict.",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Logging needs the account-level API Gateway → CloudWatch role; create it.
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name="prod",
+                throttling_rate_limit=settings.api_rate_limit,
+                throttling_burst_limit=settings.api_burst_limit,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps({
+                    "requestId": "$context.requestId",
+                    "ip": "$context.identity.sourceIp",
+                    "requestTime": "$context.requestTime",
+                    "method": "$context.httpMethod",
+                    "path": "$context.resourcePath",
+                    "status": "$context.status",
+                    "responseLength": "$context.responseLength",
+                    "latencyMs": "$context.responseLatency",
+                    "integrationLatencyMs": "$context.integration.latency",
+                    "integrationStatus": "$context.integration.status",
+                    "error": "$context.error.message",
+                    "xrayTraceId": "$context.xrayTraceId",
+                })),
+            ),
+        )
+        self.api.node.try_remove_child("Endpoint")  # RestApi's own URL output; the stack names it ApiUrl
+        self.predict = self.api.root.add_resource("predict")
+        self.predict.add_method("POST", apigw.LambdaIntegration(self.function, allow_test_invoke=False))
+
+        self.url = self.api.url
+        self.origin = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+
+        for ack in (
+            Acknowledgment(id="AwsSolutions-APIG2",
+                           reason="The function validates every body and answers with the API's own "
+                                  "JSON errors and CORS headers; gateway validation would bypass both."),
+            Acknowledgment(id="AwsSolutions-APIG3",
+                           reason="Public demo API: stage throttling bounds abuse; WAF would add a fixed "
+                                  "monthly cost larger than the whole serverless service's."),
+            Acknowledgment(id="AwsSolutions-APIG4",
+                           reason="The API serves a public web page with no sign-in; stage throttling "
+                                  "bounds abuse."),
+            Acknowledgment(id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                              "service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                           reason="The account-level role API Gateway logs through; this AWS-managed "
+                                  "policy is the one AWS documents for it."),
+            Acknowledgment(id="AwsSolutions-COG4",
+                           reason="No user pool: the API serves a public web page with no sign-in."),
+        ):
+            Validations.of(self.api).acknowledge(ack)
+
+    def allow_origin(self, origin: str) -> None:
+        """Let pages served from ``origin`` (exactly) call the API from a browser.
+
+        A separate step because the website's CSP needs this API's address first.
+        """
+        self.function.add_environment("ALLOWED_ORIGINS", origin)
+        self.predict.add_cors_preflight(allow_origins=[origin], allow_methods=["POST", "OPTIONS"],
+                                        allow_headers=["Content-Type"], max_age=Duration.hours(1))
+        # Errors raised by API Gateway itself (throttling, unknown path, timeout) get the
+        # contract's JSON body and the CORS header, so the page can show them.
+        for name, kind in (("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+                           ("Default5xx", apigw.ResponseType.DEFAULT_5_XX)):
+            self.api.add_gateway_response(
+                name, type=kind,
+                response_headers={"Access-Control-Allow-Origin": f"'{origin}'"},
+                templates={"application/json":
+                           '{"error": "gateway_error", "message": $context.error.messageString}'},
+            )

@@ -1,0 +1,111 @@
+"""The whole service in one stack: model artifacts → SageMaker endpoint → Lambda + API → website."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import (Acknowledgment, App, CfnOutput, DefaultStackSynthesizer, RemovalPolicy, Stack,
+                     Validations)
+from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from infra.api import PredictApi
+from infra.artifacts import LocalArtifacts, ModelArtifacts
+from infra.config import Settings
+from infra.endpoint import SentimentEndpoint
+from infra.website import Website
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STACK_ID = "ServerlessSentiment"
+
+
+class SentimentStack(Stack):
+    """Every resource of the service; settings come from CDK context (see infra/config.py)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
+                 repo_root: Path = REPO_ROOT, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        model_dir = Path(settings.model_dir)
+        artifacts = LocalArtifacts.read(model_dir if model_dir.is_absolute() else repo_root / model_dir)
+        removal = RemovalPolicy.DESTROY if settings.destroy_on_delete else RemovalPolicy.RETAIN
+
+        # Server access logs of both buckets and CloudFront's standard logs land here.
+        # CloudFront's standard logging writes with ACLs, hence object-writer ownership.
+        access_logs = s3.Bucket(
+            self, "AccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
+            removal_policy=removal,
+            auto_delete_objects=settings.destroy_on_delete,
+        )
+        Validations.of(access_logs).acknowledge(Acknowledgment(
+            id="AwsSolutions-S1",
+            reason="This is the access-log bucket itself; logging it into itself would loop."))
+
+        model = ModelArtifacts(self, "ModelArtifacts", artifacts=artifacts, access_logs=access_logs,
+                               destroy_on_delete=settings.destroy_on_delete,
+                               log_retention=settings.log_retention)
+        endpoint = SentimentEndpoint(self, "SentimentEndpoint", repo_root=repo_root, artifacts=model,
+                                     settings=settings)
+        api = PredictApi(self, "PredictApi", repo_root=repo_root, settings=settings,
+                         endpoint_name=endpoint.endpoint_name, endpoint_arn=endpoint.endpoint_arn,
+                         featurizer_uri=model.featurizer_uri, featurizer_arn=model.featurizer_arn)
+        website = Website(self, "Website", web_dir=repo_root / "web", access_logs=access_logs,
+                          api_origin=api.origin, destroy_on_delete=settings.destroy_on_delete)
+        api.allow_origin(website.origin)
+        website.publish(api.url, settings.log_retention)
+        self._acknowledge_cdk_handlers(buckets=[model.bucket, website.bucket])
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="POST {ApiUrl}predict with {\"review\": ...}")
+        CfnOutput(self, "WebsiteUrl", value=website.origin, description="The demo page")
+        CfnOutput(self, "EndpointName", value=endpoint.endpoint_name, description="SageMaker endpoint")
+        CfnOutput(self, "ArtifactsBucketName", value=model.bucket.bucket_name,
+                  description=f"Model artifacts; this deployment serves {model.prefix}")
+        CfnOutput(self, "ModelVersion", value=artifacts.model_version)
+
+
+    def _acknowledge_cdk_handlers(self, buckets: list[s3.Bucket]) -> None:
+        """Acknowledge the findings on functions that aws-cdk-lib adds at stack level.
+
+        BucketDeployment's handler copies the uploaded assets into our buckets; its role and
+        runtime are chosen by aws-cdk-lib, not by this stack, and are acknowledged one by one.
+        """
+        qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        handler_acks = [
+            ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+             "AWSLambdaBasicExecutionRole]",
+             "CDK's BucketDeployment handler writes its own logs through this managed policy."),
+            ("AwsSolutions-L1",
+             "The BucketDeployment handler's runtime is pinned by aws-cdk-lib to match its bundled AWS CLI."),
+            *((f"AwsSolutions-IAM5[Action::{action}]",
+               "Granted by CDK's BucketDeployment (grantRead of the CDK asset bucket, grantReadWrite "
+               "of the destination bucket) to copy and prune objects; scoped to those buckets.")
+              for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*",
+                             "s3:Abort*")),
+            (f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-{qualifier}-assets-"
+             "<AWS::AccountId>-<AWS::Region>/*]",
+             "Read access to the objects of CDK's bootstrap asset bucket, where the uploads are staged."),
+            *((f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(bucket.node.default_child)}.Arn>/*]",
+               f"The deployment writes the objects of {bucket.node.scope.node.id}'s bucket, its destination.")
+              for bucket in buckets),
+        ]
+        for child in self.node.children:
+            if child.node.id.startswith("Custom::CDKBucketDeployment"):
+                Validations.of(child).acknowledge(
+                    *(Acknowledgment(id=rule, reason=reason) for rule, reason in handler_acks))
+
+
+def create_app(**app_kwargs) -> App:
+    """The CDK app: one stack, checked by cdk-nag's AwsSolutions rules during synth.
+
+    Any unacknowledged finding fails synth, so a new resource cannot slip past the checks.
+    """
+    app = App(**app_kwargs)
+    settings = Settings.from_context(app.node.get_all_context())
+    SentimentStack(app, STACK_ID, settings=settings,
+                   description="Serverless movie review sentiment: API Gateway, Lambda, SageMaker, CloudFront.")
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app

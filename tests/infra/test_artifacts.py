@@ -1,0 +1,81 @@
+"""The training output is checked before anything is synthesized; a bad folder says what to run."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from infra import create_app
+from infra.artifacts import ArtifactsError, LocalArtifacts
+from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+
+MODEL_VERSION = "20261128T1810Z-3f2a9c1d"  # what the conftest writes
+TRAIN_HINT = ("make train", "python -m training --out")
+
+
+def test_a_complete_folder_is_read(tmp_path: Path, make_artifacts) -> None:
+    artifacts = LocalArtifacts.read(make_artifacts(tmp_path))
+    assert artifacts.model_version == MODEL_VERSION
+    assert artifacts.featurizer_fingerprint == Featurizer.load(tmp_path / "featurizer.json").fingerprint
+
+
+def test_a_missing_folder_says_to_train_first(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactsError) as err:
+        LocalArtifacts.read(tmp_path / "artifacts")
+    assert "does not exist" in str(err.value)
+    assert all(hint in str(err.value) for hint in TRAIN_HINT)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "featurizer.json", "metrics.json", "model.tar.gz"])
+def test_an_incomplete_folder_names_the_missing_file(tmp_path: Path, make_artifacts, name: str) -> None:
+    (make_artifacts(tmp_path) / name).unlink()
+    with pytest.raises(ArtifactsError) as err:
+        LocalArtifacts.read(tmp_path)
+    assert f"missing {name}" in str(err.value)
+    assert all(hint in str(err.value) for hint in TRAIN_HINT)
+
+
+def test_metrics_without_a_version_are_refused(tmp_path: Path, make_artifacts) -> None:
+    make_artifacts(tmp_path)
+    (tmp_path / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.9}}))
+    with pytest.raises(ArtifactsError, match="model_version"):
+        LocalArtifacts.read(tmp_path)
+
+
+def test_a_malformed_version_is_refused(tmp_path: Path, make_artifacts) -> None:
+    make_artifacts(tmp_path, version="latest")
+    with pytest.raises(ArtifactsError, match="YYYYMMDDTHHMMZ"):
+        LocalArtifacts.read(tmp_path)
+
+
+def test_a_featurizer_from_another_run_is_refused(tmp_path: Path, make_artifacts) -> None:
+    make_artifacts(tmp_path)
+    Featurizer(FeaturizerSettings(min_df=1)).fit(["another vocabulary"]).save(tmp_path / "featurizer.json")
+    with pytest.raises(ArtifactsError, match="not the one metrics.json was trained with"):
+        LocalArtifacts.read(tmp_path)
+
+
+def test_an_archive_without_the_model_at_its_root_is_refused(tmp_path: Path, make_artifacts) -> None:
+    make_artifacts(tmp_path)
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "model.onnx", "artifacts/model.onnx")
+        archive.add(tmp_path / "featurizer.json", "featurizer.json")
+    with pytest.raises(ArtifactsError, match="lacks model.onnx at its root"):
+        LocalArtifacts.read(tmp_path)
+
+
+def test_an_archive_that_is_not_gzip_is_refused(tmp_path: Path, make_artifacts) -> None:
+    make_artifacts(tmp_path)
+    (tmp_path / "model.tar.gz").write_bytes(b"plain bytes")
+    with pytest.raises(ArtifactsError, match="not a gzip tar archive"):
+        LocalArtifacts.read(tmp_path)
+
+
+def test_the_app_refuses_to_build_without_artifacts(tmp_path: Path, cdk_context) -> None:
+    with pytest.raises(ArtifactsError) as err:
+        create_app(outdir=str(tmp_path / "cdk.out"), context=cdk_context(model_dir=str(tmp_path / "none")))
+    assert all(hint in str(err.value) for hint in TRAIN_HINT)
+    assert not (tmp_path / "cdk.out" / "ServerlessSentiment.template.json").exists()
