@@ -35,7 +35,7 @@ RETRY_AFTER_S = 2
 _CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT_S,
     read_timeout=READ_TIMEOUT_S,
-    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},  # "max_attempts" would not count the first
 )
 
 

@@ -108,6 +108,22 @@ def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     logger.registered_handler.setStream(previous)
 
 
+@pytest.fixture
+def expect_error() -> Callable[[Answer, int, str], str]:
+    """Check an error answer: status, ``{"error", "message"}`` body, CORS headers; return the message."""
+
+    def check(answer: Answer, status: int, code: str) -> str:
+        assert (answer.status, answer.body.get("error")) == (status, code), answer.body
+        assert set(answer.body) == {"error", "message"} and answer.body["message"]
+        assert "Traceback" not in answer.body["message"] and 'File "' not in answer.body["message"]
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["access-control-allow-origin"] == ORIGIN
+        assert answer.headers["vary"] == "Origin"
+        return answer.body["message"]
+
+    return check
+
+
 def clear_caches() -> None:
     for cached in (endpoint.sagemaker_runtime, endpoint._s3, endpoint.load_featurizer):
         cached.cache_clear()
