@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def check_artifacts(model_dir: Path) -> Path:
     """The resolved model dir, or StackError naming what is missing or broken."""
-    hint = f"Run `make train` (or `python -m training --out {model_dir}`) to create them."
+    hint = f"Run `make train` (or `python -m training --out {model_dir}`) to train a model first."
     if not model_dir.is_dir():
         raise StackError(f"model dir {model_dir} does not exist. {hint}")
     missing = [name for name in REQUIRED_ARTIFACTS if not (model_dir / name).is_file()]
@@ -79,7 +79,7 @@ def page_origin(host: str, port: int) -> str:
 
 
 def handler_environment(model_dir: Path, origin: str, port: int, server_url: str) -> dict[str, str]:
-    """The Lambda's environment, as the CDK stack sets it, but pointing at the local server."""
+    """The handler's environment, as in AWS but aimed at the local server, with dummy credentials."""
     origins = dict.fromkeys([origin, f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
     return {
         "ENDPOINT_NAME": "local",

@@ -81,7 +81,10 @@ class LocalStack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "local_stack", "--model-dir", str(model_dir),
                         "--port", str(self.port), *extra_args]
-        self.log_path = Path(log_path or tempfile.mkstemp(prefix="local_stack_", suffix=".log")[1])
+        if log_path is None:
+            fd, log_path = tempfile.mkstemp(prefix="local_stack_", suffix=".log")
+            os.close(fd)
+        self.log_path = Path(log_path)
         self.timeout = timeout
         self.process: subprocess.Popen[bytes] | None = None
 
