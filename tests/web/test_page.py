@@ -11,7 +11,8 @@ from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 
-SCREENSHOT = REPO_ROOT / "docs" / "screenshot.png"
+# Written on every run; docs/screenshot.png (the README's) is a copy of it, refreshed by hand.
+SCREENSHOT = REPO_ROOT / "test-results" / "screenshot.png"
 XSS_REVIEW = 'Superb! <img src=x onerror="window.__xss = 1"> <script>window.__xss = 2</script>'
 
 
