@@ -90,15 +90,13 @@ def resolve_source(data: str | Path | None = None) -> Path:
     return path
 
 
-def download_official(
-    directory: Path | None = None, url: str = OFFICIAL_URL, sha256: str = OFFICIAL_SHA256
-) -> Path:
+def download_official(directory: Path | None = None, url: str | None = None, sha256: str | None = None) -> Path:
     """Download the official archive into ``directory`` unless it is already there.
 
     The file is written under a temporary name, its sha256 checked, and only then renamed into
     place, so an interrupted or corrupted download never looks like a good cached archive.
     """
-    directory = directory or cache_dir()
+    directory, url, sha256 = directory or cache_dir(), url or OFFICIAL_URL, sha256 or OFFICIAL_SHA256
     target = directory / ARCHIVE_NAME
     if target.is_file():
         return target

@@ -8,6 +8,7 @@ version, featurizer fingerprint, vocabulary size and model kind in its ``metadat
 from __future__ import annotations
 
 import hashlib
+import logging
 import tarfile
 import warnings
 from datetime import datetime, timezone
@@ -42,19 +43,25 @@ def export_onnx(
     path = Path(path)
     wrapper = ProbabilityModel(model).eval()
     example = torch.zeros(2, model.vocab_size)  # batch 2: a batch of 1 would be specialised away
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # deprecation chatter from torch.export internals
-        program = torch.onnx.export(
-            wrapper,
-            (example,),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamo=True,
-            external_data=False,
-            dynamic_shapes={"counts": {0: torch.export.Dim("batch")}},
-            verbose=False,
-        )
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" notes: irrelevant here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # deprecation chatter from torch.export internals
+            program = torch.onnx.export(
+                wrapper,
+                (example,),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                dynamic_shapes={"counts": {0: torch.export.Dim("batch")}},
+                verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
     program.save(path, external_data=False)
 
     proto = onnx.load(path)

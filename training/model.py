@@ -77,12 +77,16 @@ class SentimentModel(nn.Module):
         return counts.clamp(max=1.0) if self.settings.term_frequency == "binary" else torch.log1p(counts)
 
     # -- forward paths ------------------------------------------------------------------------
-    def forward(self, counts: Tensor) -> Tensor:
-        """Dense raw counts ``[batch, vocab]`` → logits ``[batch]``."""
+    def features(self, counts: Tensor) -> Tensor:
+        """Dense raw counts ``[batch, vocab]`` → the transformed input the first layer sees."""
         x = self._tf(counts) * self.term_weight
         if self.settings.normalize:
             x = x / torch.sqrt((x * x).sum(dim=1, keepdim=True)).clamp(min=_EPS)
-        return self.head(x @ self.input_weight + self.input_bias).squeeze(-1)
+        return x
+
+    def forward(self, counts: Tensor) -> Tensor:
+        """Dense raw counts ``[batch, vocab]`` → logits ``[batch]``."""
+        return self.head(self.features(counts) @ self.input_weight + self.input_bias).squeeze(-1)
 
     def forward_sparse(self, batch: SparseBatch) -> Tensor:
         """The same function as ``forward`` on a sparse batch, without materialising zeros."""

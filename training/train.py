@@ -120,7 +120,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         model.train()
         order = torch.randperm(len(x_train), generator=generator).numpy()
         total_loss, correct = 0.0, 0
-        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}/{config.epochs}", leave=False)
+        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
         for start in bar:
             rows = order[start : start + config.batch_size]
             targets = y_train[rows]
