@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -113,6 +114,10 @@ def create_app(
     @app.post("/invocations")
     @app.post("/endpoints/<name>/invocations")
     def invocations(name: str | None = None) -> Response:
+        """Score a batch. ``name`` (boto3's path) is ignored: this server is the endpoint."""
+        # Read the body first, so that a client still sending a large one reads the error
+        # below instead of a connection reset.
+        body = _read_body()
         model = slot.model
         if model is None:
             raise RequestError(503, "model_loading", "the model is still loading; retry shortly")
@@ -125,8 +130,8 @@ def create_app(
             got = request.mimetype or "no Content-Type"
             raise RequestError(415, "unsupported_media_type",
                                f"cannot read {got}; send one of {', '.join(PARSERS)}")
-        rows = parse(_read_body(), request.mimetype_params.get("charset", "utf-8"), model)
-        probabilities = model.predict(rows) if hasattr(rows, "shape") else model.predict_sparse(rows)
+        rows = parse(body, request.mimetype_params.get("charset", "utf-8"), model)
+        probabilities = model.predict(rows) if isinstance(rows, np.ndarray) else model.predict_sparse(rows)
         predictions = [
             {"label": "positive" if p >= 0.5 else "negative", "probability_positive": p,
              "model_version": model.version}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import boto3
 import pytest
@@ -93,13 +94,23 @@ def test_accept_headers_that_allow_json(server, accept):
     assert status == 200
 
 
+def _sparse(*instances: dict) -> Callable[[str], bytes]:
+    """A sparse JSON body carrying the server's own fingerprint (known only at run time)."""
+    return lambda fingerprint: json.dumps({"fingerprint": fingerprint, "instances": list(instances)}).encode()
+
+
 BAD_REQUESTS = [
     # (id, content type, body, status, error code, words the message must contain)
     ("json-malformed", "application/json", b'{"fingerprint": ', 400, "invalid_request", "not valid JSON"),
     ("json-deeply-nested", "application/json", b"[" * 100_000, 400, "invalid_request", "not valid JSON"),
     ("json-not-object", "application/json", b"[1, 2]", 400, "invalid_request", "JSON object"),
-    ("json-index-range", "application/json", None, 400, "invalid_request", "index 7 is not an integer in [0, 7)"),
-    ("json-negative", "application/json", None, 400, "invalid_request", "count -1"),
+    ("json-index-range", "application/json", _sparse({"indices": [7], "counts": [1]}), 400, "invalid_request",
+     "index 7 is not an integer in [0, 7)"),
+    ("json-negative", "application/json", _sparse({"indices": [1], "counts": [-1]}), 400, "invalid_request",
+     "count -1"),
+    ("json-no-instances", "application/json", _sparse(), 400, "invalid_request", "non-empty list"),
+    ("json-too-many", "application/json", _sparse(*[{"indices": [], "counts": []}] * 10_001), 413,
+     "too_many_reviews", "10001 reviews"),
     ("csv-width", "text/csv", b"1,2,3\n", 400, "invalid_request", "3 columns; this model expects 7"),
     ("csv-ragged", "text/csv", b"0,0,0,0,0,0,0\n1,2\n", 400, "invalid_request", "number of columns changed"),
     ("csv-negative", "text/csv", b"0,0,0,0,0,0,0\n0,0,-1,0,0,0,0\n", 400, "invalid_request", "row 2 holds a negative"),
@@ -111,7 +122,7 @@ BAD_REQUESTS = [
     ("text-blank-line", "text/plain", b"good\n\nbad\n", 400, "invalid_request", "line 2 is blank"),
     ("text-bad-utf8", "text/plain", b"caf\xe9\n", 400, "invalid_request", "not valid utf-8"),
     ("text-bad-charset", "text/plain; charset=klingon", b"qapla\n", 415, "unsupported_charset", "klingon"),
-    ("text-too-many", "text/plain", b"good\n" * 1001, 413, "too_many_reviews", "at most 1000"),
+    ("text-too-many", "text/plain", b"good\n" * 10_001, 413, "too_many_reviews", "at most 10,000"),
     ("jsonl-not-json", "application/jsonlines", b'{"review": "good"}\nnope\n', 400, "invalid_request", "line 2"),
     ("jsonl-no-review", "application/jsonlines", b'{"text": "good"}\n', 400, "invalid_request", '"review"'),
     ("xml", "application/xml", b"<review>good</review>", 415, "unsupported_media_type", "text/csv"),
@@ -123,9 +134,8 @@ BAD_REQUESTS = [
                          ids=[r[0] for r in BAD_REQUESTS])
 def test_bad_requests_get_a_json_error_and_the_server_keeps_serving(
         server, featurizer, content_type, body, status, code, words):
-    if body is None:  # the sparse cases need the real fingerprint
-        row = {"indices": [7], "counts": [1]} if "index 7" in words else {"indices": [1], "counts": [-1]}
-        body = json.dumps({"fingerprint": featurizer.fingerprint, "instances": [row]}).encode()
+    if callable(body):
+        body = body(featurizer.fingerprint)
     got_status, headers, out = server.invoke(body, content_type)
     assert (got_status, out["error"]) == (status, code), out
     assert words in out["message"]
@@ -151,6 +161,12 @@ def test_a_body_over_6_mb_is_413(server, featurizer):
     body = b"0," * (3 * 1024 * 1024 + 1)
     status, _, out = server.invoke(body, "text/csv")
     assert status == 413 and "6,291,456 bytes" in out["message"]
+    _still_serving(server, featurizer)
+
+
+def test_a_large_body_of_the_wrong_type_still_gets_its_415(server, featurizer):
+    status, _, out = server.invoke(b"x" * (5 * 1024 * 1024), "application/octet-stream")
+    assert status == 415 and out["error"] == "unsupported_media_type"
     _still_serving(server, featurizer)
 
 
