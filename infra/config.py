@@ -2,23 +2,27 @@
 
 Every key, its default and what it changes (``cdk.json`` spells out the same defaults):
 
-| key                           | default       | meaning                                                    |
-| ----------------------------- | ------------- | ---------------------------------------------------------- |
-| `model_dir`                   | `artifacts`   | training output folder to deploy (relative to the repo root) |
-| `endpoint_mode`               | `serverless`  | `serverless` (pay per request) or `instance` (always on)    |
-| `serverless_memory_mb`        | `2048`        | serverless endpoint memory: 1024..6144, a multiple of 1024  |
-| `serverless_max_concurrency`  | `5`           | serverless endpoint concurrent invocations: 1..200          |
-| `instance_type`               | `ml.c5.large` | instance mode: the hosting instance type                    |
-| `instance_count`              | `1`           | instance mode: instances at creation, autoscaling minimum   |
-| `max_instance_count`          | `2`           | instance mode: autoscaling maximum                          |
-| `invocations_per_instance`    | `300`         | instance mode: target invocations per instance per minute   |
-| `api_rate_limit`              | `10`          | API stage steady-state limit, requests per second           |
-| `api_burst_limit`             | `20`          | API stage burst limit, requests                             |
-| `lambda_memory_mb`            | `256`         | Lambda memory (CPU scales with it): 128..10240              |
-| `lambda_reserved_concurrency` | unset         | cap on concurrent Lambda executions; unset = no reservation |
-| `log_retention_days`          | `30`          | retention of the Lambda, API access and upload log groups   |
-| `powertools_layer_version`    | unset         | pin the Powertools layer by number instead of resolving it from AWS's public SSM parameter for the version in requirements/lambda.txt |
-| `destroy_on_delete`           | `false`       | `true`: `cdk destroy` also deletes buckets and log groups   |
+| key                           | default       | meaning                                               |
+| ----------------------------- | ------------- | ----------------------------------------------------- |
+| `model_dir`                   | `artifacts`   | training output to deploy (relative to the repo root) |
+| `endpoint_mode`               | `serverless`  | `serverless` (pay per request) or `instance`          |
+| `serverless_memory_mb`        | `2048`        | serverless memory: 1024..6144, a multiple of 1024     |
+| `serverless_max_concurrency`  | `5`           | serverless concurrent invocations: 1..200             |
+| `instance_type`               | `ml.c5.large` | instance mode: the hosting instance type              |
+| `instance_count`              | `1`           | instance mode: initial count and autoscaling minimum  |
+| `max_instance_count`          | `2`           | instance mode: autoscaling maximum                    |
+| `invocations_per_instance`    | `300`         | instance mode: scaling target, invocations/minute     |
+| `api_rate_limit`              | `10`          | API stage steady-state limit, requests per second     |
+| `api_burst_limit`             | `20`          | API stage burst limit, requests                       |
+| `lambda_memory_mb`            | `256`         | Lambda memory (CPU scales with it): 128..10240        |
+| `lambda_reserved_concurrency` | unset         | cap on concurrent Lambda executions                   |
+| `log_retention_days`          | `30`          | retention of every log group of the stack            |
+| `powertools_layer_version`    | unset         | pin the Powertools layer's number (see below)         |
+| `destroy_on_delete`           | `false`       | `true`: `cdk destroy` deletes buckets and logs too    |
+
+By default the Powertools layer ARN is read at deploy time from AWS's public SSM parameter for
+the version pinned in ``requirements/lambda.txt``; ``powertools_layer_version`` pins a layer
+number instead, for regions or versions that parameter does not cover.
 
 Values given with ``-c`` arrive as strings; they are converted and checked here, so a typo
 fails synth with a message that names the key instead of surfacing later in CloudFormation.

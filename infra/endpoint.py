@@ -54,7 +54,7 @@ class SentimentEndpoint(Construct):
         self.role = iam.Role(
             self, "ExecutionRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="SageMaker execution role: reads its model archive, pulls its image, writes its logs.",
+            description="SageMaker execution role: reads its model, pulls its image, writes its logs.",
         )
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],

@@ -106,6 +106,6 @@ def create_app(**app_kwargs) -> App:
     app = App(**app_kwargs)
     settings = Settings.from_context(app.node.get_all_context())
     SentimentStack(app, STACK_ID, settings=settings,
-                   description="Serverless movie review sentiment: API Gateway, Lambda, SageMaker, CloudFront.")
+                   description="Movie review sentiment: API Gateway, Lambda, SageMaker, CloudFront.")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

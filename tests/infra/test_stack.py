@@ -96,7 +96,8 @@ def test_sagemaker_role_reads_only_its_model_and_pulls_only_its_image(serverless
         assert "container-assets" in flat(grants.pop(action))
     assert grants.pop("ecr:GetAuthorizationToken") == "*"
     assert grants.pop("cloudwatch:PutMetricData") == "*"
-    for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
+    for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                   "logs:DescribeLogStreams"):
         assert render(grants.pop(action)).endswith(":log-group:/aws/sagemaker/Endpoints/*")
     assert grants == {}
 
@@ -226,7 +227,8 @@ def test_instance_endpoint_with_target_tracking(instance) -> None:
     instance.template.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
             "TargetValue": 150}})
 
 
@@ -274,7 +276,8 @@ def test_function_zip_holds_only_the_lambda_fn_package(serverless) -> None:
     code = predict_function(serverless)["Code"]
     staged = serverless.asset_dir(code["S3Key"].removesuffix(".zip"))
     assert [p.name for p in staged.iterdir()] == ["lambda_fn"]
-    expected = sorted(p.name for p in (REPO_ROOT / "lambda_fn").glob("*.py") if not p.name.startswith("test_"))
+    expected = sorted(p.name for p in (REPO_ROOT / "lambda_fn").glob("*.py")
+                      if not p.name.startswith("test_"))
     assert sorted(p.name for p in (staged / "lambda_fn").iterdir()) == expected
     assert "handler.py" in expected and "featurizer.py" in expected
 
@@ -324,8 +327,9 @@ def test_stage_throttling_tracing_and_json_access_logs(serverless) -> None:
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
     log_format = json.loads(stage["AccessLogSetting"]["Format"])
     assert {"requestId", "ip", "status", "latencyMs"} <= set(log_format)
-    (log_group,) = [name for name, r in serverless.resources("AWS::Logs::LogGroup").items()
-                    if render(stage["AccessLogSetting"]["DestinationArn"]).endswith(f":log-group:${{{name}}}")]
+    destination = render(stage["AccessLogSetting"]["DestinationArn"])
+    (log_group,) = [name for name in serverless.resources("AWS::Logs::LogGroup")
+                    if destination.endswith(f":log-group:${{{name}}}")]
     assert serverless.json["Resources"][log_group]["Properties"]["RetentionInDays"] == 30
     serverless.template.resource_count_is("AWS::ApiGateway::Account", 1)  # the logging role
 
