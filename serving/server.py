@@ -31,8 +31,13 @@ def _cpus() -> int:
 
 
 def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        sys.exit(f"serving: cannot start: {name} must be an integer, got {value!r}")
 
 
 class GunicornServer(BaseApplication):
@@ -70,7 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ONNX Runtime threads per session (default: SERVING_INTRA_OP_THREADS or 1)")
     p.add_argument("--timeout", type=int, default=_env_int("SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
                    help="seconds before a stuck worker is restarted (default: 60, SageMaker's invocation timeout)")
-    p.add_argument("--log-level", default=os.environ.get("SERVING_LOG_LEVEL", "info"))
+    p.add_argument("--log-level", default=os.environ.get("SERVING_LOG_LEVEL", "info").lower(),
+                   choices=["debug", "info", "warning", "error", "critical"])
     args = p.parse_args(argv)
     for name in ("port", "workers", "threads", "intra_op_threads", "timeout"):
         if getattr(args, name) < 1:

@@ -38,3 +38,21 @@ def test_bad_flags_are_refused(flags):
     result = subprocess.run([sys.executable, "-m", "serving", *flags], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2 and "usage: python -m serving" in result.stderr
+
+
+def test_sagemaker_environment_variables_set_the_defaults_and_flags_win(monkeypatch):
+    from serving.server import parse_args
+
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "3")
+    monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "9090")
+    args = parse_args([])
+    assert (args.workers, args.port, args.model_dir, args.host) == (3, 9090, "/opt/ml/model", "0.0.0.0")
+    assert parse_args(["--workers", "1", "--port", "8081"]).workers == 1
+
+
+def test_a_non_integer_environment_variable_is_named():
+    env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "lots", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "serving"], cwd=REPO, capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 1
+    assert "SAGEMAKER_MODEL_SERVER_WORKERS must be an integer, got 'lots'" in result.stderr

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,3 +64,27 @@ def test_slim_python_non_root_port_8080_and_only_the_server_dependencies():
     assert ("EXPOSE", "8080") in steps
     requirements = (REPO / "requirements" / "serving.txt").read_text()
     assert "torch" not in requirements and "onnxruntime==" in requirements
+
+
+def test_the_copied_files_alone_run_serve(tmp_path):
+    """Lay the COPY steps out under a temporary root, as the image would, and run ``serve --help``."""
+    workdir = "/"
+    root = tmp_path / "image"
+    for name, args in instructions():
+        if name == "WORKDIR":
+            workdir = args.strip()
+    for sources, dest in copies():
+        target = root / Path(workdir, dest).relative_to("/")  # an absolute dest ignores WORKDIR
+        for source in sources:
+            into = target / Path(source).name if dest.endswith("/") else target
+            into.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / source, into)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+           "PYTHONPATH": str(root / Path(workdir).relative_to("/"))}
+    result = subprocess.run([str(root / "usr/local/bin/serve"), "--help"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "usage: python -m serving" in result.stdout
+    imports = subprocess.run([sys.executable, "-c", "import serving.app, serving.server"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert imports.returncode == 0, imports.stderr
