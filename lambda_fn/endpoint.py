@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any, NamedTuple
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -47,15 +47,17 @@ class Scored(NamedTuple):
     endpoint_ms: float
 
 
+# boto3.client() returns these same botocore clients, but importing boto3 also loads
+# s3transfer, which this function never uses: tens of milliseconds of every cold start.
 @functools.cache
 def sagemaker_runtime() -> Any:
     """The ``sagemaker-runtime`` client (honours ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``)."""
-    return boto3.client("sagemaker-runtime", config=_CLIENT_CONFIG)
+    return botocore.session.get_session().create_client("sagemaker-runtime", config=_CLIENT_CONFIG)
 
 
 @functools.cache
 def _s3() -> Any:
-    return boto3.client("s3", config=_CLIENT_CONFIG)
+    return botocore.session.get_session().create_client("s3", config=_CLIENT_CONFIG)
 
 
 @functools.cache
