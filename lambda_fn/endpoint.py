@@ -1,6 +1,6 @@
 """Featurize reviews and score them on the SageMaker endpoint: every AWS call of the function.
 
-The featurizer and the boto3 clients are created once per execution environment and
+The featurizer and the botocore clients are created once per execution environment and
 reused; a featurizer that failed to load is not cached, so the next request tries again.
 Every failure becomes an ApiError whose message suits the caller and whose detail, for
 the log, names the cause.
@@ -32,10 +32,12 @@ from lambda_fn.validation import ApiError
 # well under API Gateway's 29 s, so a slow endpoint gets our 504 rather than API Gateway's.
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MAX_ATTEMPTS = 2, 8, 2
 RETRY_AFTER_S = 2
+BUSY = ("ThrottlingException", "ModelNotReadyException", "ServiceUnavailable")  # worth a retry later
 _CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT_S,
     read_timeout=READ_TIMEOUT_S,
-    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},  # "max_attempts" would not count the first
+    # "total_max_attempts" counts the first attempt; "max_attempts" would not.
+    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
 )
 
 
@@ -72,25 +74,32 @@ def load_featurizer(uri: str) -> Featurizer:
 def featurizer(uri: str | None) -> Featurizer:
     """The configured featurizer, or a 503 that tells the operator what to fix."""
     if not uri:
-        raise ApiError(503, "not_configured", "the service is not configured: FEATURIZER_URI is not set",
-                       detail="FEATURIZER_URI is not set; point it at featurizer.json (s3://bucket/key or a path)")
+        raise ApiError(
+            503, "not_configured", "the service is not configured: FEATURIZER_URI is not set",
+            detail="FEATURIZER_URI is not set; point it at featurizer.json (s3://bucket/key or a path)",
+        )
     try:
         return load_featurizer(uri)
     except (FeaturizerError, ClientError, BotoCoreError) as exc:
-        raise ApiError(503, "featurizer_unavailable",
-                       "the featurizer could not be loaded from FEATURIZER_URI; the function's log names the cause",
-                       detail=f"cannot load the featurizer from {uri}: {exc}") from exc
+        raise ApiError(
+            503, "featurizer_unavailable",
+            "the featurizer could not be loaded from FEATURIZER_URI; the function's log names the cause",
+            detail=f"cannot load the featurizer from {uri}: {exc}",
+        ) from exc
 
 
 def predict(reviews: list[str], endpoint_name: str | None, featurizer_uri: str | None) -> Scored:
     """Featurize ``reviews``, score them on the endpoint, and return the checked predictions."""
     if not endpoint_name:
-        raise ApiError(503, "not_configured", "the service is not configured: ENDPOINT_NAME is not set",
-                       detail="ENDPOINT_NAME is not set; set it to the SageMaker endpoint's name")
+        raise ApiError(
+            503, "not_configured", "the service is not configured: ENDPOINT_NAME is not set",
+            detail="ENDPOINT_NAME is not set; set it to the SageMaker endpoint's name",
+        )
     started = time.perf_counter()
     feat = featurizer(featurizer_uri)
     body = encode_request(feat.fingerprint, [feat.transform(review) for review in reviews])
     featurized = time.perf_counter()
+    call = f"invoke_endpoint({endpoint_name})"
     try:
         response = sagemaker_runtime().invoke_endpoint(
             EndpointName=endpoint_name, Body=body, ContentType=CONTENT_TYPE, Accept=CONTENT_TYPE
@@ -100,13 +109,13 @@ def predict(reviews: list[str], endpoint_name: str | None, featurizer_uri: str |
         raise _client_error(exc, endpoint_name) from exc
     except (ReadTimeoutError, ConnectTimeoutError) as exc:
         raise ApiError(504, "endpoint_timeout", "the model endpoint did not answer in time; retry shortly",
-                       detail=f"invoke_endpoint({endpoint_name}) timed out after {MAX_ATTEMPTS} attempts: {exc}") from exc
+                       detail=f"{call} timed out after {MAX_ATTEMPTS} attempts: {exc}") from exc
     except (EndpointConnectionError, ConnectionClosedError) as exc:
         raise ApiError(502, "endpoint_unreachable", "could not connect to the model endpoint",
-                       detail=f"invoke_endpoint({endpoint_name}) could not connect: {exc}") from exc
+                       detail=f"{call} could not connect: {exc}") from exc
     except BotoCoreError as exc:
         raise ApiError(502, "endpoint_error", "the call to the model endpoint failed",
-                       detail=f"invoke_endpoint({endpoint_name}) failed: {type(exc).__name__}: {exc}") from exc
+                       detail=f"{call} failed: {type(exc).__name__}: {exc}") from exc
     predictions = _predictions(payload, len(reviews))
     done = time.perf_counter()
     return Scored(
@@ -122,21 +131,28 @@ def _client_error(exc: ClientError, endpoint_name: str) -> ApiError:
     code, text = error.get("Code", ""), error.get("Message", "")
     # The model server's own status: wrapped in a ModelError by SageMaker, or bare when
     # the server is called directly (the local stack), where botocore reports it as the code.
-    status = exc.response.get("OriginalStatusCode") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    http_status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status = exc.response.get("OriginalStatusCode") or http_status
     original = exc.response.get("OriginalMessage")
     detail = f"invoke_endpoint({endpoint_name}) failed: {code} (HTTP {status}): {original or text}"
     if status == 409:
-        return ApiError(502, "featurizer_mismatch",
-                        "the model endpoint refused the request: the function's featurizer (FEATURIZER_URI) and the "
-                        "deployed model come from different training runs; deploy both from the same run",
-                        detail=detail)
-    if code in ("ThrottlingException", "ModelNotReadyException", "ServiceUnavailable") or status in (429, 503):
-        return ApiError(503, "endpoint_busy", "the model endpoint is busy or starting; retry in a few seconds",
-                        headers={"Retry-After": str(RETRY_AFTER_S)}, detail=detail)
+        return ApiError(
+            502, "featurizer_mismatch",
+            "the model endpoint refused the request: the function's featurizer (FEATURIZER_URI) and the "
+            "deployed model come from different training runs; deploy both from the same run",
+            detail=detail,
+        )
+    if code in BUSY or status in (429, 503):
+        return ApiError(
+            503, "endpoint_busy", "the model endpoint is busy or starting; retry in a few seconds",
+            headers={"Retry-After": str(RETRY_AFTER_S)}, detail=detail,
+        )
     if code == "ValidationError" and "not found" in text.lower():
-        return ApiError(503, "endpoint_not_found",
-                        "the SageMaker endpoint named by ENDPOINT_NAME does not exist in this account and region",
-                        detail=detail)
+        return ApiError(
+            503, "endpoint_not_found",
+            "the SageMaker endpoint named by ENDPOINT_NAME does not exist in this account and region",
+            detail=detail,
+        )
     if code in ("AccessDeniedException", "AccessDenied") or status == 403:
         return ApiError(502, "endpoint_access_denied",
                         "the function is not allowed to invoke the model endpoint; check its IAM role",
@@ -154,8 +170,10 @@ def _predictions(payload: bytes, count: int) -> list[dict[str, Any]]:
             raise ValueError(f"{len(items)} predictions for {count} reviews")
         return [_prediction(item) for item in items]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ApiError(502, "bad_model_response", "the model endpoint answered with an unexpected response",
-                       detail=f"endpoint response rejected ({type(exc).__name__}: {exc}): {payload[:200]!r}") from None
+        raise ApiError(
+            502, "bad_model_response", "the model endpoint answered with an unexpected response",
+            detail=f"endpoint response rejected ({type(exc).__name__}: {exc}): {payload[:200]!r}",
+        ) from None
 
 
 def _prediction(item: dict[str, Any]) -> dict[str, Any]:

@@ -78,8 +78,10 @@ def resolver(allowed_origins: str) -> APIGatewayRestResolver:
     def not_found(_: NotFoundError) -> Response:
         method = app.current_event.http_method
         if app.current_event.path == "/predict":
-            return error_response(ApiError(405, "method_not_allowed", f"{method} is not allowed on /predict; use POST",
-                                           headers={"Allow": "OPTIONS, POST"}))
+            return error_response(ApiError(
+                405, "method_not_allowed", f"{method} is not allowed on /predict; use POST",
+                headers={"Allow": "OPTIONS, POST"},
+            ))
         return error_response(ApiError(404, "not_found", "no such resource; this API serves POST /predict"))
 
     app.exception_handler(ApiError)(error_response)
@@ -102,11 +104,15 @@ def internal_error(exc: Exception) -> Response:
     return error_response(ApiError(500, "internal_error", "internal error; it has been logged"))
 
 
+def _is_rest_proxy_event(event: Any) -> bool:
+    return isinstance(event, dict) and all(isinstance(event.get(key), str) for key in ("httpMethod", "path"))
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one API Gateway REST proxy event with a proxy response."""
     started = time.perf_counter()
-    if not (isinstance(event, dict) and isinstance(event.get("httpMethod"), str) and isinstance(event.get("path"), str)):
+    if not _is_rest_proxy_event(event):
         logger.error("not an API Gateway REST proxy event; invoke this function through API Gateway")
         body = {"error": "invalid_event", "message": "not an API Gateway REST proxy event"}
         return {"statusCode": 400, "multiValueHeaders": {"Content-Type": [JSON]}, "body": json.dumps(body),

@@ -84,7 +84,8 @@ def _decode(body: str | None, is_base64: bool) -> str:
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):  # ValueError: non-ASCII characters
-            raise ApiError(400, "invalid_encoding", "the body is flagged base64 but is not valid base64") from None
+            message = "the body is flagged base64 but is not valid base64"
+            raise ApiError(400, "invalid_encoding", message) from None
     else:  # "surrogatepass" lets lone surrogates through, so the strict decode below reports them
         raw = body.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_BODY_BYTES:

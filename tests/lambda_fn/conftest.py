@@ -73,7 +73,8 @@ def rest_event(
     event["httpMethod"] = event["requestContext"]["httpMethod"] = method
     event["path"] = path
     event["requestContext"]["path"] = f"/prod{path}"
-    event["resource"] = event["requestContext"]["resourcePath"] = "/predict" if path == "/predict" else "/{proxy+}"
+    resource = "/predict" if path == "/predict" else "/{proxy+}"
+    event["resource"] = event["requestContext"]["resourcePath"] = resource
     return event
 
 
@@ -132,8 +133,8 @@ def clear_caches() -> None:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Dummy credentials, the function's environment, and moto for every AWS call."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_S3",
-                 "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOGGER_LOG_EVENT"):
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+                 "AWS_ENDPOINT_URL_S3", "POWERTOOLS_LOGGER_LOG_EVENT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -66,7 +66,8 @@ def test_every_accepted_body_sends_the_same_request(
 
 def test_variant_is_null_when_sagemaker_names_none(featurizer, queue_answers, invoke, make_event, api):
     queue_answers({"predictions": [api.prediction(0.2)]}, variant=None)
-    assert invoke(make_event({"review": "dull"})).body == {"predictions": [api.prediction(0.2)], "variant": None}
+    answer = invoke(make_event({"review": "dull"}))
+    assert answer.body == {"predictions": [api.prediction(0.2)], "variant": None}
 
 
 def test_the_featurizer_is_loaded_once_and_reused(featurizer, queue_answers, invoke, make_event, api):
@@ -111,7 +112,8 @@ def test_a_broken_featurizer_file_is_a_503_naming_the_cause(aws, invoke, make_ev
 
 
 @pytest.mark.parametrize("variable", ["ENDPOINT_NAME", "FEATURIZER_URI"])
-def test_missing_configuration_is_a_503_naming_the_variable(featurizer, invoke, make_event, monkeypatch, variable):
+def test_missing_configuration_is_a_503_naming_the_variable(featurizer, invoke, make_event, monkeypatch,
+                                                            variable):
     monkeypatch.delenv(variable)
     answer = invoke(make_event({"review": "fine"}))
     assert answer.status == 503
@@ -131,7 +133,8 @@ def test_an_allowed_origin_is_echoed(featurizer, queue_answers, invoke, make_eve
     assert answer.headers["vary"] == "Origin"
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "https://app.example.com.evil.example", "null", None])
+@pytest.mark.parametrize("origin", ["https://evil.example", "https://app.example.com.evil.example", "null",
+                                    "http://app.example.com", None])
 def test_other_origins_get_no_cors_headers(featurizer, queue_answers, invoke, make_event, api, origin):
     queue_answers({"predictions": [api.prediction(0.9)]})
     answer = invoke(make_event({"review": "fine"}, headers={"Origin": origin}))

@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from lambda_fn import endpoint
 
-MISMATCH = '{"error":"featurizer_mismatch","message":"the request was featurized with fingerprint 8010ab76..."}'
+MISMATCH = '{"error":"featurizer_mismatch","message":"featurized with fingerprint 8010ab76..."}'
 LOG_STREAM = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/sentiment-test"
 
 
@@ -51,7 +51,7 @@ SAGEMAKER_ERRORS = {
                                 service_message="Endpoint sentiment-test of account 123456789012 not found."),
                            503, "endpoint_not_found"),
     "access denied": (dict(service_error_code="AccessDeniedException", http_status_code=400,
-                           service_message="User: arn:aws:sts::123456789012:assumed-role/fn is not authorized"),
+                           service_message="User: arn:aws:sts::1:assumed-role/f is not authorized"),
                       502, "endpoint_access_denied"),
     "internal failure": (dict(service_error_code="InternalFailure", http_status_code=500,
                               service_message="An internal failure occurred"), 502, "endpoint_error"),
@@ -60,15 +60,16 @@ SAGEMAKER_ERRORS = {
     # The local stack calls the model server directly: botocore reports its status as the code.
     "local server 409": (dict(service_error_code="409", http_status_code=409, service_message=MISMATCH),
                          502, "featurizer_mismatch"),
-    "local server 503": (dict(service_error_code="503", http_status_code=503, service_message="model_loading"),
-                         503, "endpoint_busy"),
+    "local server 503": (dict(service_error_code="503", http_status_code=503,
+                              service_message="model_loading"), 503, "endpoint_busy"),
     "local server 415": (dict(service_error_code="415", http_status_code=415, service_message="unsupported"),
                          502, "model_error"),
 }
 
 
 @pytest.mark.parametrize(("error", "status", "code"), SAGEMAKER_ERRORS.values(), ids=SAGEMAKER_ERRORS)
-def test_sagemaker_errors_are_mapped(stubber, invoke, make_event, expect_error, logs, api, error, status, code):
+def test_sagemaker_errors_are_mapped(stubber, invoke, make_event, expect_error, logs, api,
+                                     error, status, code):
     stubber.add_client_error("invoke_endpoint", **error)
     answer = invoke(make_event({"review": "a wonderful film"}))
     message = expect_error(answer, status, code)
@@ -77,7 +78,8 @@ def test_sagemaker_errors_are_mapped(stubber, invoke, make_event, expect_error, 
     [cause, summary] = logs()
     assert cause["level"] == "ERROR" and cause["status"] == status
     assert f"invoke_endpoint({api.endpoint_name})" in cause["message"]
-    assert error.get("modeled_fields", {}).get("OriginalMessage", error["service_message"]) in cause["message"]
+    original = error.get("modeled_fields", {}).get("OriginalMessage", error["service_message"])
+    assert original in cause["message"]
     assert (summary["status"], summary["error"]) == (status, code)
     if status == 503:
         assert answer.headers.get("retry-after") == "2" or code == "endpoint_not_found"
@@ -92,11 +94,11 @@ def test_the_skew_message_tells_the_operator_what_to_do(stubber, invoke, make_ev
     )
 
 
+URL = "https://runtime.sagemaker.us-east-1.amazonaws.com"
 NETWORK_ERRORS = {
-    "read timeout": (ReadTimeoutError(endpoint_url="https://runtime.sagemaker"), 504, "endpoint_timeout"),
-    "connect timeout": (ConnectTimeoutError(endpoint_url="https://runtime.sagemaker"), 504, "endpoint_timeout"),
-    "no connection": (EndpointConnectionError(endpoint_url="https://runtime.sagemaker"), 502,
-                      "endpoint_unreachable"),
+    "read timeout": (ReadTimeoutError(endpoint_url=URL), 504, "endpoint_timeout"),
+    "connect timeout": (ConnectTimeoutError(endpoint_url=URL), 504, "endpoint_timeout"),
+    "no connection": (EndpointConnectionError(endpoint_url=URL), 502, "endpoint_unreachable"),
 }
 
 
@@ -109,7 +111,8 @@ def test_network_failures_are_retried_then_mapped(featurizer, invoke, make_event
         attempts.append(request)
         raise exc
 
-    endpoint.sagemaker_runtime().meta.events.register_first("before-send.sagemaker-runtime.InvokeEndpoint", fail)
+    events = endpoint.sagemaker_runtime().meta.events
+    events.register_first("before-send.sagemaker-runtime.InvokeEndpoint", fail)
     expect_error(invoke(make_event({"review": "a wonderful film"})), status, code)
     assert len(attempts) == endpoint.MAX_ATTEMPTS == 2
     assert str(exc) in logs()[0]["message"]

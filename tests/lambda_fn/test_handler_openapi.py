@@ -37,13 +37,15 @@ def _raise_in_send(exc: Exception) -> Callable[..., None]:
     def hook(**_: Any) -> None:
         raise exc
 
-    endpoint.sagemaker_runtime().meta.events.register_first("before-send.sagemaker-runtime.InvokeEndpoint", hook)
+    events = endpoint.sagemaker_runtime().meta.events
+    events.register_first("before-send.sagemaker-runtime.InvokeEndpoint", hook)
 
 
 class Provoke:
     """How to get each response that has no request example of its own."""
 
-    def __init__(self, make_event: Callable[..., dict], monkeypatch: pytest.MonkeyPatch, stack: contextlib.ExitStack):
+    def __init__(self, make_event: Callable[..., dict], monkeypatch: pytest.MonkeyPatch,
+                 stack: contextlib.ExitStack):
         self.make_event, self.monkeypatch, self.stack = make_event, monkeypatch, stack
         self.review = make_event({"review": "a wonderful film"})
 
@@ -62,7 +64,8 @@ class Provoke:
             case "payloadTooLarge":
                 return self.make_event("a" * (MAX_BODY_BYTES + 1), headers={"Content-Type": "text/plain"})
             case "unsupportedMediaType":
-                return self.make_event("review=great", headers={"Content-Type": "application/x-www-form-urlencoded"})
+                form = {"Content-Type": "application/x-www-form-urlencoded"}
+                return self.make_event("review=great", headers=form)
             case "internalError":
                 m.setattr(endpoint, "predict", lambda *_: 1 / 0)
             case "modelError":
@@ -116,7 +119,8 @@ def test_the_document_passes_the_openapi_validator() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(RESPONSES))
-def test_each_documented_example_is_what_the_handler_answers(name, provoke, queue_answers, invoke, make_event):
+def test_each_documented_example_is_what_the_handler_answers(name, provoke, queue_answers, invoke,
+                                                             make_event):
     status, expected = RESPONSES[name]
     if name in REQUESTS:
         content_type, value = REQUESTS[name]

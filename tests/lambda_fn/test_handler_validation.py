@@ -28,18 +28,22 @@ JSON, TEXT = "application/json", "text/plain"
         ('"a review"', JSON, 400, "invalid_request", "the body must be a JSON object; send"),
         ("{}", JSON, 400, "invalid_request", "the 'review' field is missing; send"),
         ('{"reveiw": "typo"}', JSON, 400, "invalid_request", "unknown field 'reveiw'; send"),
-        ('{"review": "a", "reviews": ["b"]}', JSON, 400, "invalid_request", "both 'review' and 'reviews' given"),
+        ('{"review": "a", "reviews": ["b"]}', JSON, 400, "invalid_request",
+         "both 'review' and 'reviews' given"),
         ('{"review": 5}', JSON, 400, "invalid_request", "'review' must be a string, not a number"),
         ('{"review": null}', JSON, 400, "invalid_request", "'review' must be a string, not null"),
         ('{"review": ["a"]}', JSON, 400, "invalid_request", "'review' must be a string, not a list"),
         ('{"review": true}', JSON, 400, "invalid_request", "'review' must be a string, not a boolean"),
         ('{"reviews": "a"}', JSON, 400, "invalid_request", "'reviews' must be a list of strings"),
         ('{"reviews": []}', JSON, 400, "invalid_request", "'reviews' is empty; send at least one review"),
-        ('{"reviews": ["ok", {}]}', JSON, 400, "invalid_request", "reviews[1] must be a string, not an object"),
+        ('{"reviews": ["ok", {}]}', JSON, 400, "invalid_request",
+         "reviews[1] must be a string, not an object"),
         # 400: nothing to score
-        ('{"review": ""}', JSON, 400, "invalid_request", "'review' is empty or only whitespace; send some text"),
+        ('{"review": ""}', JSON, 400, "invalid_request",
+         "'review' is empty or only whitespace; send some text"),
         ('{"review": " \\n\\t "}', JSON, 400, "invalid_request", "'review' is empty or only whitespace"),
-        ('{"reviews": ["ok", "   "]}', JSON, 400, "invalid_request", "reviews[1] is empty or only whitespace"),
+        ('{"reviews": ["ok", "   "]}', JSON, 400, "invalid_request",
+         "reviews[1] is empty or only whitespace"),
         ("  \n ", TEXT, 400, "invalid_request", "the review is empty or only whitespace"),
         # 413: too much
         (json.dumps({"reviews": ["ok"] * (MAX_REVIEWS + 1)}), JSON, 413, "too_many_reviews",
@@ -51,7 +55,8 @@ JSON, TEXT = "application/json", "text/plain"
         (b"a" * (MAX_BODY_BYTES + 1), TEXT, 413, "payload_too_large", "the body is 1,048,577 bytes"),
         # 415: not a type this API reads
         ("review=great", "application/x-www-form-urlencoded", 415, "unsupported_media_type",
-         "Content-Type 'application/x-www-form-urlencoded' is not supported; send application/json or text/plain"),
+         "Content-Type 'application/x-www-form-urlencoded' is not supported; "
+         "send application/json or text/plain"),
         ("--x--", "multipart/form-data; boundary=x", 415, "unsupported_media_type",
          "Content-Type 'multipart/form-data' is not supported"),
         ('{"review": "ok"}', "application/json; charset=latin-1", 415, "unsupported_media_type",
@@ -79,7 +84,8 @@ def test_other_methods_on_predict_are_405(aws, invoke, make_event, expect_error,
     assert answer.headers["allow"] == "OPTIONS, POST"
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/"), ("GET", "/predictions"), ("POST", "/predict/extra")])
+@pytest.mark.parametrize(("method", "path"),
+                         [("POST", "/"), ("GET", "/predictions"), ("POST", "/predict/extra")])
 def test_unknown_paths_are_404(aws, invoke, make_event, expect_error, method, path):
     answer = invoke(make_event({"review": "fine"}, method=method, path=path))
     assert expect_error(answer, 404, "not_found") == "no such resource; this API serves POST /predict"

@@ -1,4 +1,4 @@
-"""The Lambda zip: only lambda_fn's runtime modules, under 1 MB, importable with the Lambda's dependencies alone.
+"""The Lambda zip: lambda_fn's runtime modules only, under 1 MB, working with the Lambda's dependencies alone.
 
 The zip is built as the CDK stack builds it (infra/api.py: the ``lambda_fn/*.py`` files but tests,
 at ``lambda_fn/`` in the zip). A fresh interpreter then imports the handler with nothing on its
@@ -61,7 +61,7 @@ def test_the_folder_and_the_zip_hold_only_what_the_function_needs(package: Path)
     assert package.stat().st_size < 1_000_000
 
 
-def test_the_handler_imports_and_answers_with_only_the_lambda_dependencies(package: Path, tmp_path: Path) -> None:
+def test_the_handler_answers_with_only_the_lambda_dependencies(package: Path, tmp_path: Path) -> None:
     code, deps = tmp_path / "code", tmp_path / "deps"
     zipfile.ZipFile(package).extractall(code)
     deps.mkdir()
@@ -88,7 +88,8 @@ print(json.dumps({{
 }}))
 """
     # No ENDPOINT_NAME: the sample POST goes through validation and the endpoint module to a 503.
-    env = {"ALLOWED_ORIGINS": "https://app.example.com", "AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"}
+    env = {"ALLOWED_ORIGINS": "https://app.example.com", "AWS_DEFAULT_REGION": "us-east-1",
+           "PATH": "/usr/bin:/bin"}
     run = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
