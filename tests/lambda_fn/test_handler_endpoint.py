@@ -81,8 +81,7 @@ def test_sagemaker_errors_are_mapped(stubber, invoke, make_event, expect_error, 
     original = error.get("modeled_fields", {}).get("OriginalMessage", error["service_message"])
     assert original in cause["message"]
     assert (summary["status"], summary["error"]) == (status, code)
-    if status == 503:
-        assert answer.headers.get("retry-after") == "2" or code == "endpoint_not_found"
+    assert answer.headers.get("retry-after") == ("2" if code == "endpoint_busy" else None)
 
 
 def test_the_skew_message_tells_the_operator_what_to_do(stubber, invoke, make_event, expect_error):
