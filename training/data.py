@@ -90,7 +90,9 @@ def resolve_source(data: str | Path | None = None) -> Path:
     return path
 
 
-def download_official(directory: Path | None = None, url: str | None = None, sha256: str | None = None) -> Path:
+def download_official(
+    directory: Path | None = None, url: str | None = None, sha256: str | None = None
+) -> Path:
     """Download the official archive into ``directory`` unless it is already there.
 
     The file is written under a temporary name, its sha256 checked, and only then renamed into
@@ -114,7 +116,9 @@ def download_official(directory: Path | None = None, url: str | None = None, sha
         except (urllib.error.URLError, OSError) as exc:
             _remove(tmp.name)
             reason = getattr(exc, "reason", None) or exc
-            raise DataError(f"no IMDB data given and downloading {url} failed ({reason}). {HOW_TO_GET_DATA}") from exc
+            raise DataError(
+                f"no IMDB data given and downloading {url} failed ({reason}). {HOW_TO_GET_DATA}"
+            ) from exc
     if digest.hexdigest() != sha256:
         _remove(tmp.name)
         raise DataError(
@@ -148,7 +152,7 @@ def load_imdb(data: str | Path | None = None) -> Imdb:
                 f"{source} holds no {split}/pos and {split}/neg reviews ({len(items)} found); "
                 f"is it the IMDB dataset? {HOW_TO_GET_DATA}"
             )
-        items.sort(key=lambda item: item[:2])  # neg then pos, by review id: the same order from every form
+        items.sort(key=lambda item: item[:2])  # neg then pos, by review id: one order for every form
         splits[split] = Split([t for _, _, t in items], [label for label, _, _ in items])
     return Imdb(train=splits["train"], test=splits["test"], source=source)
 

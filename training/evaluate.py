@@ -35,29 +35,32 @@ def evaluate(model_dir: str | Path, data: str | Path | None = None, batch_size: 
     model_dir = Path(model_dir)
     onnx_path = model_dir / "model.onnx"
     if not onnx_path.is_file():
-        raise ArtifactError(f"{onnx_path} not found; train first with `python -m training --out {model_dir}`")
+        raise ArtifactError(f"{onnx_path} not found; train first: python -m training --out {model_dir}")
     featurizer = Featurizer.load(model_dir / "featurizer.json")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     expected = session.get_modelmeta().custom_metadata_map.get("featurizer_fingerprint")
     if expected != featurizer.fingerprint:
         raise ArtifactError(
-            f"model.onnx was trained with featurizer {expected}, but featurizer.json is {featurizer.fingerprint}"
+            f"model.onnx was trained with featurizer {expected}, "
+            f"but featurizer.json is {featurizer.fingerprint}"
         )
     test = load_imdb(data).test
     rows = SparseRows.featurize(featurizer, test.texts, "featurizing test")
-    probabilities = np.concatenate(
-        [
-            session.run(["probability"], {"counts": rows.dense(np.arange(start, min(start + batch_size, len(rows))))})[0]
-            for start in range(0, len(rows), batch_size)
-        ]
-    )
+    chunks = []
+    for start in range(0, len(rows), batch_size):
+        counts = rows.dense(np.arange(start, min(start + batch_size, len(rows))))
+        chunks.append(session.run(["probability"], {"counts": counts})[0])
+    probabilities = np.concatenate(chunks)
     return binary_metrics(probabilities, np.array(test.labels))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", required=True, type=Path, help="folder written by `python -m training`")
-    parser.add_argument("--data", help="IMDB archive or aclImdb/ folder (default: $IMDB_DATA, else the cached download)")
+    description = (__doc__ or "").split("\n\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=description)
+    parser.add_argument("--model-dir", required=True, type=Path, metavar="DIR",
+                        help="folder written by `python -m training`")
+    parser.add_argument("--data", metavar="PATH",
+                        help="IMDB archive or aclImdb/ folder (default: $IMDB_DATA, else the download cache)")
     args = parser.parse_args(argv)
     try:
         recorded = json.loads((args.model_dir / "metrics.json").read_text())["test"]["accuracy"]
@@ -70,9 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     difference = abs(metrics["accuracy"] - recorded) * 100
     print(f"test accuracy in metrics.json:  {recorded:.4%}")
-    print(f"test accuracy with onnxruntime: {metrics['accuracy']:.4%} (ROC AUC {metrics['roc_auc']:.4f}, n={metrics['n']:,})")
+    print(f"test accuracy with onnxruntime: {metrics['accuracy']:.4%} "
+          f"(ROC AUC {metrics['roc_auc']:.4f}, n={metrics['n']:,})")
     if difference > TOLERANCE_POINTS:
-        print(f"MISMATCH: they differ by {difference:.2f} points (tolerance {TOLERANCE_POINTS})", file=sys.stderr)
+        print(f"MISMATCH: they differ by {difference:.2f} points (tolerance {TOLERANCE_POINTS})",
+              file=sys.stderr)
         return 1
     print(f"reproduced: difference {difference:.2f} points (tolerance {TOLERANCE_POINTS})")
     return 0

@@ -27,7 +27,7 @@ class SparseRows:
         return len(self.indptr) - 1
 
     @classmethod
-    def featurize(cls, featurizer: Featurizer, texts: Sequence[str], desc: str = "featurizing") -> "SparseRows":
+    def featurize(cls, featurizer: Featurizer, texts: Sequence[str], desc: str = "featurizing") -> SparseRows:
         """Transform every text with the shared featurizer (a progress bar, as it takes seconds)."""
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
         indices: list[int] = []
@@ -37,7 +37,8 @@ class SparseRows:
             indices += row.indices
             counts += row.counts
             indptr[r + 1] = len(indices)
-        return cls(indptr, np.asarray(indices, np.int64), np.asarray(counts, np.float32), featurizer.vocab_size)
+        indices_array, counts_array = np.asarray(indices, np.int64), np.asarray(counts, np.float32)
+        return cls(indptr, indices_array, counts_array, featurizer.vocab_size)
 
     def select(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The chosen rows, concatenated: (indices, offsets of each row, counts)."""

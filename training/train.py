@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,7 +31,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+from lambda_fn.featurizer import Featurizer, FeaturizerError, FeaturizerSettings
 from training.data import DataError, load_imdb, train_validation_split
 from training.export import OPSET, export_onnx, model_version, write_model_tarball
 from training.metrics import binary_metrics
@@ -41,31 +41,37 @@ from training.sparse import SparseRows
 SAGEMAKER_HYPERPARAMETERS = "/opt/ml/input/config/hyperparameters.json"
 
 
+def option(default: Any, help: str) -> Any:
+    """A config field with its command-line help."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
     # I/O
-    data: str | None = None  # archive or aclImdb/ folder; default $SM_CHANNEL_TRAINING, $IMDB_DATA, else download
-    out: str = "artifacts"  # default $SM_MODEL_DIR when set
-    seed: int = 1337
-    val_fraction: float = 0.1  # 2,500 of the 25,000 training reviews, stratified
-    # featurizer (fitted on the training split only)
-    ngram_max: int = 2
-    min_df: int = 3
-    max_features: int = 100_000
-    # model: NB-weighted binary uni+bigrams, L2-normalised (chosen on validation accuracy)
-    model: str = "linear"  # linear | mlp
-    term_frequency: str = "binary"  # binary | log
-    weighting: str = "nb"  # nb | idf | none
-    normalize: bool = True
-    hidden: int = 32
-    dropout: float = 0.5
-    # optimisation
-    epochs: int = 20
-    patience: int = 3  # stop after this many epochs without a better validation loss
-    batch_size: int = 256
-    lr: float = 0.02
-    weight_decay: float = 0.0
-    opset: int = OPSET
+    data: str | None = option(None, "IMDB archive or aclImdb/ folder (default: $SM_CHANNEL_TRAINING, "
+                                    "$IMDB_DATA, else download the official archive once)")
+    out: str = option("artifacts", "output folder; $SM_MODEL_DIR when set")
+    seed: int = option(1337, "seeds the split, the initialisation and the batch order")
+    val_fraction: float = option(0.1, "share of each class of train held out for validation")
+    # featurizer, fitted on the training split only
+    ngram_max: int = option(2, "longest n-gram counted")
+    min_df: int = option(3, "minimum number of training reviews a term must appear in")
+    max_features: int = option(100_000, "vocabulary size (featurizer.json must stay <= 5 MB)")
+    # model: NB-weighted binary uni+bigrams, L2-normalised, linear (chosen on validation)
+    model: str = option("linear", "linear (logistic regression) or mlp (one hidden layer)")
+    term_frequency: str = option("binary", "binary (presence) or log (log1p of the count)")
+    weighting: str = option("nb", "per-term weight: nb (naive-Bayes log-count ratio), idf or none")
+    normalize: bool = option(True, "L2-normalise each review's weighted features")
+    hidden: int = option(32, "mlp hidden units")
+    dropout: float = option(0.5, "mlp dropout on the hidden layer")
+    # optimisation: Adam, early stopping on validation loss
+    epochs: int = option(20, "maximum epochs")
+    patience: int = option(3, "stop after this many epochs without a better validation loss")
+    batch_size: int = option(256, "reviews per step")
+    lr: float = option(0.02, "Adam learning rate")
+    weight_decay: float = option(0.0, "Adam L2 penalty")
+    opset: int = option(OPSET, "ONNX opset of model.onnx")
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -80,7 +86,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     clock = time.perf_counter()
     imdb = load_imdb(config.data)
     train_split, val_split = train_validation_split(imdb.train, config.val_fraction, config.seed)
-    print(f"data: {imdb.source} | train {len(train_split):,} | validation {len(val_split):,} | test {len(imdb.test):,}")
+    print(f"data: {imdb.source} | train {len(train_split):,} | validation {len(val_split):,} "
+          f"| test {len(imdb.test):,}")
     timings["load_data"] = time.perf_counter() - clock
 
     # -- features: fitted on the training split only ----------------------------------------
@@ -120,7 +127,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         model.train()
         order = torch.randperm(len(x_train), generator=generator).numpy()
         total_loss, correct = 0.0, 0
-        bar = tqdm(range(0, len(order), config.batch_size), desc=f"epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
+        steps = range(0, len(order), config.batch_size)
+        bar = tqdm(steps, desc=f"epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
         for start in bar:
             rows = order[start : start + config.batch_size]
             targets = y_train[rows]
@@ -166,17 +174,17 @@ def train(config: TrainConfig) -> dict[str, Any]:
     x_test = SparseRows.featurize(featurizer, imdb.test.texts, "featurizing test")
     test = binary_metrics(predict(model, x_test, config.batch_size), np.array(imdb.test.labels))
     timings["test"] = time.perf_counter() - clock
-    print(f"best epoch {best['epoch']} | validation accuracy {validation['accuracy']:.2%} | test accuracy {test['accuracy']:.2%}")
+    print(f"best epoch {best['epoch']} | validation accuracy {validation['accuracy']:.2%} "
+          f"| test accuracy {test['accuracy']:.2%}")
 
     # -- artifacts ------------------------------------------------------------------------------
     clock = time.perf_counter()
     version = model_version(model)
-    featurizer.save(out / "featurizer.json")
+    featurizer_path = featurizer.save(out / "featurizer.json")
     # model.onnx appears last, under its final name, so a half-written run never looks finished.
-    partial = export_onnx(
-        model, out / ".model.onnx.partial", version=version, featurizer_fingerprint=featurizer.fingerprint, opset=config.opset
-    )
-    write_model_tarball(out / "model.tar.gz", {"model.onnx": partial, "featurizer.json": out / "featurizer.json"})
+    partial = export_onnx(model, out / ".model.onnx.partial", version=version,
+                          featurizer_fingerprint=featurizer.fingerprint, opset=config.opset)
+    write_model_tarball(out / "model.tar.gz", {"model.onnx": partial, "featurizer.json": featurizer_path})
     plot_curves(history, best["epoch"], out / "training_curves.png")
     timings["export"] = time.perf_counter() - clock
     timings["total"] = time.perf_counter() - started
@@ -192,8 +200,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "epochs_run": len(history),
         "history": history,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "data": {"source": str(imdb.source), "train": len(train_split), "validation": len(val_split), "test": len(imdb.test)},
-        "artifacts_bytes": {"model.onnx": partial.stat().st_size, "featurizer.json": (out / "featurizer.json").stat().st_size},
+        "data": {"source": str(imdb.source), "train": len(train_split), "validation": len(val_split),
+                 "test": len(imdb.test)},
+        "artifacts_bytes": {name: (out / name).stat().st_size for name in ("featurizer.json", "model.tar.gz")}
+        | {"model.onnx": partial.stat().st_size},
         "config": asdict(config),
         "torch_version": torch.__version__,
     }
@@ -214,10 +224,10 @@ def to_batch(rows: SparseRows, selection: np.ndarray) -> SparseBatch:
 def predict(model: SentimentModel, rows: SparseRows, batch_size: int) -> np.ndarray:
     """Probabilities of "positive" for every row, in order, in evaluation mode."""
     model.eval()
-    chunks = [
-        torch.sigmoid(model.forward_sparse(to_batch(rows, np.arange(start, min(start + batch_size, len(rows))))))
-        for start in range(0, len(rows), batch_size)
-    ]
+    chunks = []
+    for start in range(0, len(rows), batch_size):
+        selection = np.arange(start, min(start + batch_size, len(rows)))
+        chunks.append(torch.sigmoid(model.forward_sparse(to_batch(rows, selection))))
     return torch.cat(chunks).numpy()
 
 
@@ -244,25 +254,24 @@ def plot_curves(history: list[dict[str, float]], best_epoch: int, path: Path) ->
 
 # -- configuration: defaults < SageMaker hyperparameters.json < command-line flags ---------------
 def parse_config(argv: Sequence[str] | None = None) -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--hyperparameters", default=SAGEMAKER_HYPERPARAMETERS, metavar="PATH",
-        help="SageMaker-style JSON of hyperparameters, applied when the file exists (default: %(default)s)",
-    )
-    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="python -m training", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--hyperparameters", default=SAGEMAKER_HYPERPARAMETERS, metavar="PATH",
+                        help="SageMaker hyperparameters JSON, applied when it exists (default: %(default)s)")
+    choices = {"model": MODEL_KINDS, "term_frequency": ("binary", "log"), "weighting": ("nb", "idf", "none")}
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["help"] + ("" if f.default is None else f" (default: {f.default})")
         if f.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
-            choices = {"model": MODEL_KINDS, "term_frequency": ("binary", "log"), "weighting": ("nb", "idf", "none")}
-            parser.add_argument(flag, type=kind, default=None, choices=choices.get(f.name),
-                                help=f"default: {getattr(defaults, f.name)}")
+            metavar = "PATH" if f.name in ("data", "out") else None
+            parser.add_argument(flag, type=kind, default=None, choices=choices.get(f.name), metavar=metavar,
+                                help=help_text)
     args = parser.parse_args(argv)
 
-    values: dict[str, Any] = {"data": os.environ.get("SM_CHANNEL_TRAINING"), "out": os.environ.get("SM_MODEL_DIR")}
-    values = {k: v for k, v in values.items() if v}
+    sagemaker = {"data": os.environ.get("SM_CHANNEL_TRAINING"), "out": os.environ.get("SM_MODEL_DIR")}
+    values: dict[str, Any] = {k: v for k, v in sagemaker.items() if v}
     hyperparameters = Path(args.hyperparameters)
     if hyperparameters.is_file():
         try:
@@ -271,9 +280,27 @@ def parse_config(argv: Sequence[str] | None = None) -> TrainConfig:
             parser.error(f"{hyperparameters}: {exc}")
     values.update({k: v for k, v in vars(args).items() if v is not None and k != "hyperparameters"})
     config = TrainConfig(**values)
-    if config.model not in MODEL_KINDS:
-        parser.error(f"unknown model {config.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+    if problem := _invalid(config):
+        parser.error(problem)
     return config
+
+
+def _invalid(c: TrainConfig) -> str | None:
+    """The first setting that cannot work, described; None when all can."""
+    if c.model not in MODEL_KINDS:
+        return f"unknown model {c.model!r}; choose one of {', '.join(MODEL_KINDS)}"
+    if c.term_frequency not in ("binary", "log") or c.weighting not in ("nb", "idf", "none"):
+        return f"unknown term_frequency {c.term_frequency!r} or weighting {c.weighting!r}"
+    if not 0 < c.val_fraction < 1:
+        return f"val_fraction must be between 0 and 1, got {c.val_fraction}"
+    if not 0 <= c.dropout < 1:
+        return f"dropout must be in [0, 1), got {c.dropout}"
+    if c.lr <= 0 or c.weight_decay < 0:
+        return f"lr must be > 0 and weight_decay >= 0, got {c.lr} and {c.weight_decay}"
+    for name in ("ngram_max", "min_df", "max_features", "hidden", "epochs", "patience", "batch_size"):
+        if getattr(c, name) < 1:
+            return f"{name} must be at least 1, got {getattr(c, name)}"
+    return None
 
 
 def _coerce_hyperparameters(raw: Any) -> dict[str, Any]:
@@ -307,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     try:
         train(config)
-    except DataError as exc:
+    except (DataError, FeaturizerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

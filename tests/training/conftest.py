@@ -13,8 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "imdb_tiny"
 SUBPROCESS_TIMEOUT = 600
+DATA_VARIABLES = ("IMDB_DATA", "SM_CHANNEL_TRAINING", "SM_MODEL_DIR")
 # A small but complete run: 2 validation reviews per class out of 10, every term kept.
-TRAIN_ARGS = ["--val-fraction", "0.2", "--min-df", "1", "--epochs", "4", "--patience", "2", "--batch-size", "8"]
+TRAIN_ARGS = ["--val-fraction", "0.2", "--min-df", "1", "--epochs", "4", "--patience", "2",
+              "--batch-size", "8"]
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def fixture_archive() -> Path:
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No dataset from the environment, a private cache, and no network (file:// URLs only)."""
-    for name in ("IMDB_DATA", "SM_CHANNEL_TRAINING", "SM_MODEL_DIR"):
+    for name in DATA_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     real_urlopen = urllib.request.urlopen
@@ -68,7 +70,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 def _clean_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess: no dataset or SageMaker variables, repo importable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("IMDB_DATA", "SM_CHANNEL_TRAINING", "SM_MODEL_DIR")}
+    env = {k: v for k, v in os.environ.items() if k not in DATA_VARIABLES}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env

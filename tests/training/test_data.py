@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from training import data
-from training.data import DataError, Split, download_official, load_imdb, resolve_source, train_validation_split
+from training.data import (
+    DataError,
+    Split,
+    download_official,
+    load_imdb,
+    resolve_source,
+    train_validation_split,
+)
 
 
 def sha256(path: Path) -> str:

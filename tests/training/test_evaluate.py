@@ -25,7 +25,9 @@ def test_reproduces_the_recorded_test_accuracy_without_torch(trained_dir: Path, 
         "assert 'torch' not in sys.modules, 'evaluate imported torch'\n"
         "sys.exit(code)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], env=subprocess_env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=subprocess_env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     recorded = json.loads((trained_dir / "metrics.json").read_text())["test"]["accuracy"]
     assert f"test accuracy in metrics.json:  {recorded:.4%}" in result.stdout
@@ -42,7 +44,8 @@ def copy_of(trained_dir: Path, tmp_path: Path) -> Path:
 def test_a_different_recorded_accuracy_fails(trained_dir: Path, tmp_path: Path, capsys):
     model_dir = copy_of(trained_dir, tmp_path)
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    metrics["test"]["accuracy"] = metrics["test"]["accuracy"] + (0.05 if metrics["test"]["accuracy"] < 0.5 else -0.05)
+    accuracy = metrics["test"]["accuracy"]
+    metrics["test"]["accuracy"] = accuracy + (0.05 if accuracy < 0.5 else -0.05)
     (model_dir / "metrics.json").write_text(json.dumps(metrics))
     assert main(["--model-dir", str(model_dir), "--data", ARCHIVE]) == 1
     assert "MISMATCH: they differ by 5.00 points" in capsys.readouterr().err
@@ -50,7 +53,8 @@ def test_a_different_recorded_accuracy_fails(trained_dir: Path, tmp_path: Path, 
 
 def test_a_featurizer_from_another_run_is_refused(trained_dir: Path, tmp_path: Path, capsys):
     model_dir = copy_of(trained_dir, tmp_path)
-    Featurizer(FeaturizerSettings(min_df=1)).fit(["another vocabulary entirely"]).save(model_dir / "featurizer.json")
+    other = Featurizer(FeaturizerSettings(min_df=1)).fit(["another vocabulary entirely"])
+    other.save(model_dir / "featurizer.json")
     assert main(["--model-dir", str(model_dir), "--data", ARCHIVE]) == 2
     assert "model.onnx was trained with featurizer" in capsys.readouterr().err
 

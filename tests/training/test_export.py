@@ -64,7 +64,8 @@ def test_onnxruntime_matches_torch_on_real_reviews(exported, batch):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = torch_probabilities(model, counts)
     assert expected.std() > 0.1, "the check is only meaningful when probabilities vary"
-    got = np.concatenate([session.run(["probability"], {"counts": counts[i : i + batch]})[0] for i in range(0, 64, batch)])
+    runs = [session.run(["probability"], {"counts": counts[i : i + batch]})[0] for i in range(0, 64, batch)]
+    got = np.concatenate(runs)
     assert got.shape == (64,) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
@@ -74,8 +75,11 @@ def test_batch_axis_is_dynamic_and_named(exported):
     proto = onnx.load(path)
     (inp,), (out,) = proto.graph.input, proto.graph.output
     assert (inp.name, out.name) == ("counts", "probability")
-    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", featurizer.vocab_size]
-    assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch"]
+    def dims(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert dims(inp) == ["batch", featurizer.vocab_size]
+    assert dims(out) == ["batch"]
     assert inp.type.tensor_type.elem_type == out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for size in (1, 3, 17, 64):
@@ -112,7 +116,8 @@ def test_model_version_format_and_dependence_on_the_weights():
 def test_tarball_holds_exactly_the_model_and_featurizer_at_its_root(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"onnx bytes")
     (tmp_path / "featurizer.json").write_text("{}")
-    target = write_model_tarball(tmp_path / "model.tar.gz", {"model.onnx": tmp_path / "m.onnx", "featurizer.json": tmp_path / "featurizer.json"})
+    members = {"model.onnx": tmp_path / "m.onnx", "featurizer.json": tmp_path / "featurizer.json"}
+    target = write_model_tarball(tmp_path / "model.tar.gz", members)
     with tarfile.open(target) as archive:
         assert archive.getnames() == ["model.onnx", "featurizer.json"]
         assert archive.extractfile("model.onnx").read() == b"onnx bytes"

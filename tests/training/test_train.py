@@ -52,7 +52,7 @@ def test_model_tarball_is_sagemaker_model_data(trained_dir: Path):
 @pytest.mark.slow
 def test_training_is_reproducible(trained_dir: Path, tmp_path: Path, fixture_folder: Path, train_args):
     """The same seed and data give the same weights: the hash part of the model version matches."""
-    argv = ["--data", str(fixture_folder), "--out", str(tmp_path), "--hyperparameters", str(tmp_path / "none.json")]
+    argv = ["--data", str(fixture_folder), "--out", str(tmp_path), "--hyperparameters", str(tmp_path / "no")]
     again = train(parse_config(argv + train_args))
     first = json.loads((trained_dir / "metrics.json").read_text())
     assert again["model_version"].split("-")[1] == first["model_version"].split("-")[1]
@@ -61,7 +61,7 @@ def test_training_is_reproducible(trained_dir: Path, tmp_path: Path, fixture_fol
 
 @pytest.mark.slow
 def test_mlp_trains_too(tmp_path: Path, fixture_archive: Path, train_args):
-    argv = ["--data", str(fixture_archive), "--out", str(tmp_path), "--hyperparameters", str(tmp_path / "none.json")]
+    argv = ["--data", str(fixture_archive), "--out", str(tmp_path), "--hyperparameters", str(tmp_path / "no")]
     metrics = train(parse_config(argv + train_args + ["--model", "mlp", "--hidden", "8", "--epochs", "2"]))
     assert metrics["model_kind"] == "mlp"
     metadata = {p.key: p.value for p in onnx.load(tmp_path / "model.onnx").metadata_props}
@@ -69,7 +69,9 @@ def test_mlp_trains_too(tmp_path: Path, fixture_archive: Path, train_args):
 
 
 def test_missing_data_exits_with_a_clear_message(tmp_path: Path, capsys):
-    assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), "--hyperparameters", str(tmp_path / "x")]) == 2
+    argv = ["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "out"),
+            "--hyperparameters", str(tmp_path / "x")]
+    assert main(argv) == 2
     assert "IMDB data not found" in capsys.readouterr().err
     assert not (tmp_path / "out" / "model.onnx").exists()
 
@@ -112,6 +114,9 @@ def test_sagemaker_environment_and_hyperparameters(tmp_path: Path, monkeypatch):
         ({"epochs": "many"}, "'epochs' must be a number"),
         ({"normalize": "maybe"}, "'normalize' must be true or false"),
         ({"model": "lstm"}, "unknown model 'lstm'"),
+        ({"epochs": "0"}, "epochs must be at least 1, got 0"),
+        ({"val_fraction": "1.5"}, "val_fraction must be between 0 and 1, got 1.5"),
+        ({"lr": "-1"}, "lr must be > 0"),
         (["epochs", 3], "must be a JSON object"),
     ],
 )
