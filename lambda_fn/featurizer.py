@@ -24,7 +24,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from itertools import repeat
+from functools import reduce
+from itertools import chain, repeat
 from operator import add, mul
 from typing import Iterable, NamedTuple
 
@@ -134,25 +135,25 @@ class Featurizer:
         (w1..wn) is looked up by the key ((w1 * base + w2) * base + ...) in the table for n.
         """
         split_terms = [term.split(" ") for term in self.vocabulary]
-        self._word_ids: dict[str, int] = {}
-        for words in split_terms:
-            for word in words:
-                self._word_ids.setdefault(word, len(self._word_ids) + 1)
-        self._base = len(self._word_ids) + 1
-        self._unigram_ids = [-1] * self._base
+        words = dict.fromkeys(chain.from_iterable(split_terms))
+        lengths = set(map(len, split_terms))
+        if "" in words or not lengths <= set(range(1, self.settings.ngram_max + 1)):
+            bad = next(t for t, w in zip(self.vocabulary, split_terms) if "" in w or len(w) > self.settings.ngram_max)
+            raise FeaturizerError(f"vocabulary term {bad!r} is not a 1..{self.settings.ngram_max}-gram")
+        self._word_ids: dict[str, int] = {word: i for i, word in enumerate(words, 1)}
+        self._base = base = len(words) + 1
+        ids = self._word_ids
+        self._unigram_ids = [-1] * base
+        for index, term in enumerate(split_terms):
+            if len(term) == 1:
+                self._unigram_ids[ids[term[0]]] = index
         self._ngram_ids: list[dict[int, int]] = [{} for _ in range(self.settings.ngram_max + 1)]
-        for index, words in enumerate(split_terms):
-            if not 1 <= len(words) <= self.settings.ngram_max or "" in words:
-                raise FeaturizerError(
-                    f"vocabulary term {self.vocabulary[index]!r} is not a 1..{self.settings.ngram_max}-gram"
-                )
-            if len(words) == 1:
-                self._unigram_ids[self._word_ids[words[0]]] = index
-            else:
-                key = 0
-                for word in words:
-                    key = key * self._base + self._word_ids[word]
-                self._ngram_ids[len(words)][key] = index
+        for n in range(2, self.settings.ngram_max + 1):
+            self._ngram_ids[n] = {
+                (ids[t[0]] * base + ids[t[1]] if n == 2 else reduce(lambda key, w: key * base + ids[w], t, 0)): i
+                for i, t in enumerate(split_terms)
+                if len(t) == n
+            }
 
     def __len__(self) -> int:
         return len(self.vocabulary)
