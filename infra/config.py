@@ -19,6 +19,19 @@ Every key, its default and what it changes (``cdk.json`` spells out the same def
 | `log_retention_days`          | `30`          | retention of every log group of the stack            |
 | `powertools_layer_version`    | unset         | pin the Powertools layer's number (see below)         |
 | `destroy_on_delete`           | `false`       | `true`: `cdk destroy` deletes buckets and logs too    |
+| `candidate_model_dir`         | unset         | instance mode: a second training output, served as the `candidate` variant |
+| `candidate_weight`            | unset (0.1)   | share of requests the candidate answers: 0 < w < 1    |
+| `alarm_email`                 | unset         | e-mail address subscribed to every alarm (SNS)        |
+| `alarm_error_percent`         | `5`           | alarm when over this % of API (5XX) or model requests fail |
+| `alarm_latency_p99_ms`        | `5000`        | alarm when the API's p99 latency exceeds this         |
+| `alarm_model_latency_p99_ms`  | `1000`        | alarm when a variant's p99 ModelLatency exceeds this  |
+| `data_capture_percent`        | `0`           | instance mode: % of requests and responses captured to S3 (0 = off) |
+| `batch_input`                 | unset         | `s3://bucket/folder/` of text files the Batch Transform recipe reads |
+| `batch_output`                | unset         | `s3://bucket/folder/` it writes its results to        |
+| `batch_instance_type`         | `ml.m5.large` | the Batch Transform job's instance type               |
+| `active_hours`                | unset         | instance mode: `HH-HH`, scale to 1 instance outside these hours |
+| `active_days`                 | `*`           | days the active hours apply to, e.g. `MON-FRI` (`*` = every day) |
+| `active_timezone`             | `UTC`         | IANA time zone of `active_hours`, e.g. `Europe/Berlin` |
 
 By default the Powertools layer ARN is read at deploy time from AWS's public SSM parameter for
 the version pinned in ``requirements/lambda.txt``; ``powertools_layer_version`` pins a layer
@@ -26,13 +39,17 @@ number instead, for regions or versions that parameter does not cover.
 
 Values given with ``-c`` arrive as strings; they are converted and checked here, so a typo
 fails synth with a message that names the key instead of surfacing later in CloudFormation.
+Combinations AWS does not support (serverless endpoints take neither a second production
+variant nor data capture, and already scale to zero) fail here too, with the reason.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import zoneinfo
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, get_args, get_type_hints
 
 from aws_cdk import aws_logs as logs
 
@@ -42,6 +59,9 @@ class ConfigError(ValueError):
 
 
 ENDPOINT_MODES = ("serverless", "instance")
+DEFAULT_CANDIDATE_WEIGHT = 0.1
+SERVERLESS_LIMITS = ("https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
+                     " (feature exclusions)")
 
 RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -55,6 +75,12 @@ RETENTION = {
     180: logs.RetentionDays.SIX_MONTHS,
     365: logs.RetentionDays.ONE_YEAR,
 }
+
+_DAY = r"(MON|TUE|WED|THU|FRI|SAT|SUN)"
+DAYS_PATTERN = re.compile(rf"\*|{_DAY}(-{_DAY})?(,{_DAY}(-{_DAY})?)*")
+HOURS_PATTERN = re.compile(r"(\d{1,2})-(\d{1,2})")
+S3_FOLDER_PATTERN = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+)")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True)
@@ -76,6 +102,19 @@ class Settings:
     log_retention_days: int = 30
     powertools_layer_version: int | None = None
     destroy_on_delete: bool = False
+    candidate_model_dir: str | None = None
+    candidate_weight: float | None = None
+    alarm_email: str | None = None
+    alarm_error_percent: float = 5.0
+    alarm_latency_p99_ms: int = 5000
+    alarm_model_latency_p99_ms: int = 1000
+    data_capture_percent: int = 0
+    batch_input: str | None = None
+    batch_output: str | None = None
+    batch_instance_type: str = "ml.m5.large"
+    active_hours: str | None = None
+    active_days: str = "*"
+    active_timezone: str = "UTC"
 
     @property
     def serverless(self) -> bool:
@@ -84,6 +123,25 @@ class Settings:
     @property
     def log_retention(self) -> logs.RetentionDays:
         return RETENTION[self.log_retention_days]
+
+    @property
+    def candidate_share(self) -> float:
+        """The candidate variant's traffic weight (0 without a candidate)."""
+        if self.candidate_model_dir is None:
+            return 0.0
+        return DEFAULT_CANDIDATE_WEIGHT if self.candidate_weight is None else self.candidate_weight
+
+    @property
+    def active_window(self) -> tuple[int, int] | None:
+        """``active_hours`` as (scale-up hour, scale-down hour), or None without a schedule."""
+        if self.active_hours is None:
+            return None
+        start, end = HOURS_PATTERN.fullmatch(self.active_hours).groups()
+        return int(start), int(end)
+
+    @property
+    def batch(self) -> bool:
+        return self.batch_input is not None
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> "Settings":
@@ -98,12 +156,13 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown context key(s) {', '.join(map(repr, unknown))}; "
                               f"known keys: {', '.join(sorted(known))}")
+        hints = get_type_hints(cls)
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = context.get(f.name)
             if raw is None or raw == "":
                 continue
-            values[f.name] = _convert(f.name, raw, f.default)
+            values[f.name] = _convert(f.name, raw, hints[f.name])
         settings = cls(**values)
         settings.validate()
         return settings
@@ -133,6 +192,91 @@ class Settings:
                f"one of {', '.join(map(str, RETENTION))}")
         _check(self.powertools_layer_version is None or self.powertools_layer_version >= 1,
                "powertools_layer_version", self.powertools_layer_version, "a layer version number, or unset")
+        self._validate_variants()
+        self._validate_monitoring()
+        self._validate_batch()
+        self._validate_schedule()
+
+    def _validate_variants(self) -> None:
+        if self.candidate_weight is not None:
+            _check(0 < self.candidate_weight < 1, "candidate_weight", self.candidate_weight,
+                   "a fraction between 0 and 1, exclusive (0.1 sends 10% of requests to the candidate)")
+            if self.candidate_model_dir is None:
+                raise ConfigError("context key 'candidate_weight' is set but 'candidate_model_dir' is "
+                                  "not: give the candidate's training output folder with "
+                                  "-c candidate_model_dir=DIR, or drop candidate_weight.")
+        if self.candidate_model_dir is not None and self.serverless:
+            raise ConfigError(
+                "a candidate variant needs -c endpoint_mode=instance: SageMaker serverless endpoints "
+                f"serve one production variant only, see {SERVERLESS_LIMITS}. Deploy with "
+                "-c endpoint_mode=instance, or test the candidate alone with -c model_dir=DIR.")
+
+    def _validate_monitoring(self) -> None:
+        _check(self.alarm_email is None or EMAIL_PATTERN.fullmatch(self.alarm_email) is not None,
+               "alarm_email", self.alarm_email, "an e-mail address such as ops@example.com")
+        _check(0 < self.alarm_error_percent <= 100, "alarm_error_percent", self.alarm_error_percent,
+               "a percentage above 0 and at most 100")
+        _check(self.alarm_latency_p99_ms >= 1, "alarm_latency_p99_ms", self.alarm_latency_p99_ms,
+               "at least 1")
+        _check(self.alarm_model_latency_p99_ms >= 1, "alarm_model_latency_p99_ms",
+               self.alarm_model_latency_p99_ms, "at least 1")
+        _check(0 <= self.data_capture_percent <= 100, "data_capture_percent", self.data_capture_percent,
+               "a whole percentage from 0 (off) to 100")
+        if self.data_capture_percent > 0 and self.serverless:
+            raise ConfigError(
+                "data capture needs -c endpoint_mode=instance: SageMaker serverless endpoints do not "
+                f"support it, see {SERVERLESS_LIMITS}. Deploy with -c endpoint_mode=instance, or set "
+                "-c data_capture_percent=0.")
+
+    def _validate_batch(self) -> None:
+        for key in ("batch_input", "batch_output"):
+            value = getattr(self, key)
+            _check(value is None or S3_FOLDER_PATTERN.fullmatch(value) is not None, key, value,
+                   "an S3 folder such as s3://my-bucket/reviews/")
+        if (self.batch_input is None) != (self.batch_output is None):
+            given, missing = (("batch_input", "batch_output") if self.batch_output is None
+                              else ("batch_output", "batch_input"))
+            raise ConfigError(f"context key {given!r} is set but {missing!r} is not: a Batch Transform "
+                              "job needs both an input and an output S3 folder.")
+        if self.batch:
+            inp, out = s3_folder(self.batch_input), s3_folder(self.batch_output)
+            if out[0] == inp[0] and (out[1].startswith(inp[1]) or inp[1].startswith(out[1])):
+                raise ConfigError(f"batch_output {self.batch_output!r} overlaps batch_input "
+                                  f"{self.batch_input!r}: the next job would read the last one's "
+                                  "results as input. Use separate folders.")
+        _check(re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.batch_instance_type) is not None,
+               "batch_instance_type", self.batch_instance_type, "a SageMaker instance type such as ml.m5.large")
+
+    def _validate_schedule(self) -> None:
+        hours = self.active_hours
+        match = HOURS_PATTERN.fullmatch(hours) if hours is not None else None
+        _check(hours is None or (match is not None and all(int(h) <= 23 for h in match.groups())
+                                 and int(match.group(1)) != int(match.group(2))),
+               "active_hours", hours, "two different hours 0..23 such as 08-20 (scale up at 08:00, "
+                                      "down to one instance at 20:00)")
+        _check(DAYS_PATTERN.fullmatch(self.active_days) is not None, "active_days", self.active_days,
+               "* or days such as MON-FRI or MON,WED,FRI")
+        zones = zoneinfo.available_timezones()  # empty where the OS has no time zone database
+        known = (self.active_timezone in zones if zones
+                 else re.fullmatch(r"UTC|[A-Za-z_]+(/[A-Za-z0-9_+-]+)+", self.active_timezone) is not None)
+        _check(known, "active_timezone", self.active_timezone,
+               "an IANA time zone such as Europe/Berlin or UTC")
+        if hours is None:
+            return
+        if self.serverless:
+            raise ConfigError("context key 'active_hours' needs -c endpoint_mode=instance: a serverless "
+                              "endpoint already scales to zero and costs nothing between requests.")
+        if self.max_instance_count == 1:
+            raise ConfigError("context key 'active_hours' would change nothing: the endpoint already "
+                              "runs one instance at most (instance_count=max_instance_count=1). A "
+                              "SageMaker instance endpoint cannot scale to zero; use the serverless "
+                              "mode to pay nothing while idle.")
+
+
+def s3_folder(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/folder`` → (``bucket``, ``some/folder/``): always a folder, slash-terminated."""
+    bucket, key = S3_FOLDER_PATTERN.fullmatch(uri).groups()
+    return bucket, key.strip("/") + "/"
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
@@ -140,9 +284,10 @@ def _check(ok: bool, key: str, value: Any, expected: str) -> None:
         raise ConfigError(f"context key {key!r} is {value!r}; expected {expected}")
 
 
-def _convert(key: str, raw: Any, default: Any) -> Any:
+def _convert(key: str, raw: Any, kind: Any) -> Any:
     """Turn a context value (JSON from cdk.json, or a string from ``-c``) into the field's type."""
-    if isinstance(default, bool):
+    kind = next((t for t in get_args(kind) if t is not type(None)), kind)  # `int | None` -> int
+    if kind is bool:
         if isinstance(raw, bool):
             return raw
         if str(raw).strip().lower() in ("true", "1", "yes"):
@@ -150,11 +295,15 @@ def _convert(key: str, raw: Any, default: Any) -> Any:
         if str(raw).strip().lower() in ("false", "0", "no"):
             return False
         raise ConfigError(f"context key {key!r} is {raw!r}; expected true or false")
-    if isinstance(default, int) or default is None:  # every optional key is an integer
+    if kind in (int, float):
+        expected = "a whole number" if kind is int else "a number"
         if isinstance(raw, bool):
-            raise ConfigError(f"context key {key!r} is {raw!r}; expected a whole number")
+            raise ConfigError(f"context key {key!r} is {raw!r}; expected {expected}")
         try:
-            return int(str(raw).strip())
+            value = kind(str(raw).strip())
         except ValueError:
-            raise ConfigError(f"context key {key!r} is {raw!r}; expected a whole number") from None
+            raise ConfigError(f"context key {key!r} is {raw!r}; expected {expected}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"context key {key!r} is {raw!r}; expected {expected}")
+        return value
     return str(raw).strip()

@@ -1,20 +1,26 @@
-"""The SageMaker endpoint: the serving/ container image, the model from S3, serverless or instances."""
+"""The SageMaker endpoint: the serving/ image, one model per variant, serverless or instances."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, IgnoreMode, Validations
+from aws_cdk import Acknowledgment, Aws, IgnoreMode, Stack, TimeZone, Validations
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.artifacts import ModelArtifacts
+from infra.artifacts import UploadedModel
 from infra.config import Settings
 
-VARIANT = "AllTraffic"
+# Variant names say which role a model plays, not which version it is: they stay valid
+# ([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}) and stable, so alarms and autoscaling survive a new model.
+CURRENT = "current"
+CANDIDATE = "candidate"
+DATA_CAPTURE_PREFIX = "datacapture/"
 
 # The image's build context is the repo root (serving/ imports lambda_fn's featurizer), cut
 # down to what the Dockerfile copies, so a change elsewhere neither rebuilds nor re-uploads it.
@@ -28,17 +34,28 @@ IMAGE_CONTEXT = [
 ]
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A production variant: its name, the model version it serves and its share of requests."""
+
+    name: str
+    model: UploadedModel
+    weight: float
+
+
 class SentimentEndpoint(Construct):
-    """A SageMaker model, endpoint config and endpoint; CloudFormation names all three.
+    """SageMaker models (one per variant), an endpoint config and an endpoint; CloudFormation names all.
 
     Generated names matter: an endpoint config cannot be updated in place, so every change
-    (new model version, memory, instance type) creates a new config and a new model, and
+    (new model version, memory, instance type) creates a new config and new models, and
     the endpoint switches to them without downtime.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, repo_root: Path,
-                 artifacts: ModelArtifacts, settings: Settings) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, repo_root: Path, variants: list[Variant],
+                 settings: Settings, bucket: s3.IBucket) -> None:
         super().__init__(scope, construct_id)
+        self.variants = [v.name for v in variants]
+        self.data_capture_uri: str | None = None
 
         image = ecr_assets.DockerImageAsset(
             self, "Image",
@@ -54,12 +71,11 @@ class SentimentEndpoint(Construct):
         self.role = iam.Role(
             self, "ExecutionRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="SageMaker execution role: reads its model, pulls its image, writes its logs.",
+            description="SageMaker execution role: reads its models, pulls its image, writes its logs.",
         )
+        # Each variant's model archive, and nothing else of the bucket.
         self.role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"],
-            resources=[artifacts.deployed_bucket.arn_for_objects(artifacts.model_data_key)],
-        ))
+            actions=["s3:GetObject"], resources=[v.model.model_data_arn for v in variants]))
         # Adds ecr:GetAuthorizationToken on "*": AWS requires it (the token is account-wide and
         # the action supports no resource-level permission). The pull itself is scoped to the repo.
         image.repository.grant_pull(self.role)
@@ -89,69 +105,130 @@ class SentimentEndpoint(Construct):
                                   "endpoint log groups in this account and region."),
         )
 
-        model = sagemaker.CfnModel(
-            self, "Model",
-            execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image.image_uri,
-                model_data_url=artifacts.model_data_url,
-            ),
-        )
-        # SageMaker checks the role's permissions when it creates the model: wait for the policy.
-        model.node.add_dependency(self.role)
+        self.models: dict[str, sagemaker.CfnModel] = {}
+        for variant in variants:
+            model = sagemaker.CfnModel(
+                self, "Model" if variant.name == CURRENT else "CandidateModel",
+                execution_role_arn=self.role.role_arn,
+                primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                    image=image.image_uri, model_data_url=variant.model.model_data_url),
+            )
+            # SageMaker checks the role's permissions when it creates the model: wait for the policy.
+            model.node.add_dependency(self.role)
+            Validations.of(model).acknowledge(Acknowledgment(
+                id="AwsSolutions-SM1",
+                reason="The model needs no private network: it reads only its S3 archive and ECR image, "
+                       "which SageMaker fetches itself; a VPC would add NAT or endpoint costs for nothing."))
+            self.models[variant.name] = model
 
-        if settings.serverless:
-            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=VARIANT,
-                model_name=model.attr_model_name,
-                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
-                    memory_size_in_mb=settings.serverless_memory_mb,
-                    max_concurrency=settings.serverless_max_concurrency,
-                ),
-            )
-        else:
-            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=VARIANT,
-                model_name=model.attr_model_name,
-                instance_type=settings.instance_type,
-                initial_instance_count=settings.instance_count,
-                initial_variant_weight=1.0,
-            )
-        config = sagemaker.CfnEndpointConfig(self, "Config", production_variants=[variant])
-        self.endpoint = sagemaker.CfnEndpoint(self, "Endpoint",
+        config = sagemaker.CfnEndpointConfig(
+            self, "Config",
+            production_variants=[self._production_variant(v, settings) for v in variants],
+            data_capture_config=self._data_capture(settings, bucket),
+        )
+        Validations.of(config).acknowledge(Acknowledgment(
+            id="AwsSolutions-SM3",
+            reason="Storage is encrypted with SageMaker's AWS-owned key; the model is derived from the "
+                   "public IMDB dataset, so a customer-managed KMS key ($1/month) adds no protection."))
+
+        # SageMaker updates an endpoint in place only within a mode and instance type: it refuses
+        # to turn an instance endpoint back into a serverless one, and to change the instance type
+        # of an autoscaled variant. A construct id per mode and type makes CloudFormation create a
+        # new endpoint for such a change (the API switches to it), then delete the old one.
+        endpoint_id = "Endpoint" if settings.serverless else f"Endpoint-{settings.instance_type}"
+        self.endpoint = sagemaker.CfnEndpoint(self, endpoint_id,
                                               endpoint_config_name=config.attr_endpoint_config_name)
         self.endpoint_name = self.endpoint.attr_endpoint_name
         # Ref of AWS::SageMaker::Endpoint is its ARN, spelled as SageMaker spells it (lower case),
         # which is what IAM compares against; a name spliced into an ARN by hand may not match.
         self.endpoint_arn = self.endpoint.ref
 
-        Validations.of(model).acknowledge(Acknowledgment(
-            id="AwsSolutions-SM1",
-            reason="The model needs no private network: it reads only its S3 archive and ECR image, "
-                   "which SageMaker fetches itself; a VPC would add NAT or endpoint costs for nothing."))
-        Validations.of(config).acknowledge(Acknowledgment(
-            id="AwsSolutions-SM3",
-            reason="Storage is encrypted with SageMaker's AWS-owned key; the model is derived from the "
-                   "public IMDB dataset, so a customer-managed KMS key ($1/month) adds no protection."))
-
         if not settings.serverless:
-            target = appscaling.ScalableTarget(
-                self, "Scaling",
-                service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-                resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT}",
-                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                min_capacity=settings.instance_count,
-                max_capacity=settings.max_instance_count,
+            scaling_role = iam.Role.from_role_arn(
                 # Application Auto Scaling's service-linked role for SageMaker, which it creates
                 # on first use; without this CDK would add a role of its own with no permissions.
-                role=iam.Role.from_role_arn(
-                    self, "ScalingRole",
-                    f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
-                    "sagemaker.application-autoscaling.amazonaws.com/"
-                    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"),
+                self, "ScalingRole",
+                f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
+                "sagemaker.application-autoscaling.amazonaws.com/"
+                "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
+            for variant in variants:
+                self._autoscale(variant.name, settings, scaling_role)
+
+    @staticmethod
+    def _capacity(name: str, settings: Settings) -> tuple[int, int]:
+        """(minimum, maximum) instances of a variant; the candidate starts small, it gets a share."""
+        return (settings.instance_count if name == CURRENT else 1), settings.max_instance_count
+
+    def _production_variant(self, variant: Variant, settings: Settings):
+        model_name = self.models[variant.name].attr_model_name
+        if settings.serverless:  # settings refuse a second variant in this mode
+            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=variant.name,
+                model_name=model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=settings.serverless_memory_mb,
+                    max_concurrency=settings.serverless_max_concurrency,
+                ),
             )
-            target.scale_to_track_metric(
-                "InvocationsPerInstance",
-                predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-                target_value=settings.invocations_per_instance,
-            )
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=variant.name,
+            model_name=model_name,
+            instance_type=settings.instance_type,
+            initial_instance_count=self._capacity(variant.name, settings)[0],
+            initial_variant_weight=variant.weight,
+        )
+
+    def _data_capture(self, settings: Settings, bucket: s3.IBucket):
+        """Capture a sample of requests and responses under datacapture/ (instance mode only)."""
+        if settings.data_capture_percent == 0:
+            return None
+        self.role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")]))
+        bucket_id = Stack.of(self).get_logical_id(bucket.node.default_child)
+        Validations.of(self.role).acknowledge(Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{DATA_CAPTURE_PREFIX}*]",
+            reason="Data capture writes one object per endpoint, variant and hour under names "
+                   "SageMaker chooses; the grant is write-only and limited to the capture prefix."))
+        self.data_capture_uri = bucket.s3_url_for_object(DATA_CAPTURE_PREFIX.rstrip("/"))
+        return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            enable_capture=True,
+            initial_sampling_percentage=settings.data_capture_percent,
+            destination_s3_uri=self.data_capture_uri,
+            capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
+                             sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output")],
+            # Stored as readable text rather than base64: the Lambda sends JSON, batch sends CSV.
+            capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                json_content_types=["application/json"], csv_content_types=["text/csv"]),
+        )
+
+    def _autoscale(self, name: str, settings: Settings, role: iam.IRole) -> None:
+        """Target tracking on invocations per instance; with active_hours, one instance outside them.
+
+        A real-time instance variant cannot scale to zero (only endpoints built from inference
+        components can), so the schedule's floor is one instance.
+        """
+        low, high = self._capacity(name, settings)
+        target = appscaling.ScalableTarget(
+            self, "Scaling" if name == CURRENT else "CandidateScaling",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=low,
+            max_capacity=high,
+            role=role,
+        )
+        target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            target_value=settings.invocations_per_instance,
+        )
+        window = settings.active_window
+        if window is None:
+            return
+        days = None if settings.active_days == "*" else settings.active_days
+        zone = TimeZone.of(settings.active_timezone)
+        for action, hour, (minimum, maximum) in (("ActiveHoursStart", window[0], (low, high)),
+                                                 ("ActiveHoursEnd", window[1], (1, 1))):
+            target.scale_on_schedule(
+                action, time_zone=zone, min_capacity=minimum, max_capacity=maximum,
+                schedule=appscaling.Schedule.cron(minute="0", hour=str(hour), week_day=days))

@@ -12,8 +12,10 @@ from constructs import Construct
 
 from infra.api import PredictApi
 from infra.artifacts import LocalArtifacts, ModelArtifacts
+from infra.batch import BatchTransform
 from infra.config import Settings
-from infra.endpoint import SentimentEndpoint
+from infra.endpoint import CANDIDATE, CURRENT, SentimentEndpoint, Variant
+from infra.monitoring import Monitoring
 from infra.website import Website
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +28,11 @@ class SentimentStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
                  repo_root: Path = REPO_ROOT, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        model_dir = Path(settings.model_dir)
-        artifacts = LocalArtifacts.read(model_dir if model_dir.is_absolute() else repo_root / model_dir)
+        artifacts = LocalArtifacts.read(_resolve(repo_root, settings.model_dir))
+        candidate = None
+        if settings.candidate_model_dir is not None:
+            candidate = LocalArtifacts.read(_resolve(repo_root, settings.candidate_model_dir))
+            artifacts.check_candidate(candidate)  # one featurizer for both, or no synth
         removal = RemovalPolicy.DESTROY if settings.destroy_on_delete else RemovalPolicy.RETAIN
 
         # Server access logs of both buckets and CloudFront's standard logs land here.
@@ -48,24 +53,50 @@ class SentimentStack(Stack):
         model = ModelArtifacts(self, "ModelArtifacts", artifacts=artifacts, access_logs=access_logs,
                                destroy_on_delete=settings.destroy_on_delete,
                                log_retention=settings.log_retention)
-        endpoint = SentimentEndpoint(self, "SentimentEndpoint", repo_root=repo_root, artifacts=model,
-                                     settings=settings)
+        variants = [Variant(CURRENT, model.current, round(1 - settings.candidate_share, 6))]
+        if candidate is not None:
+            variants.append(Variant(CANDIDATE, model.add_candidate(candidate), settings.candidate_share))
+        endpoint = SentimentEndpoint(self, "SentimentEndpoint", repo_root=repo_root, variants=variants,
+                                     settings=settings, bucket=model.bucket)
+        # The function featurizes with the current model's featurizer; the candidate was checked
+        # above to share it, so whichever variant answers scores the vocabulary it was trained on.
         api = PredictApi(self, "PredictApi", repo_root=repo_root, settings=settings,
                          endpoint_name=endpoint.endpoint_name, endpoint_arn=endpoint.endpoint_arn,
-                         featurizer_uri=model.featurizer_uri, featurizer_arn=model.featurizer_arn)
+                         featurizer_uri=model.current.featurizer_uri,
+                         featurizer_arn=model.current.featurizer_arn)
         website = Website(self, "Website", web_dir=repo_root / "web", access_logs=access_logs,
                           api_origin=api.origin, destroy_on_delete=settings.destroy_on_delete)
         api.allow_origin(website.origin)
         website.publish(api.url, settings.log_retention)
+        monitoring = Monitoring(self, "Monitoring", settings=settings, api=api.api, function=api.function,
+                                endpoint_name=endpoint.endpoint_name, variants=endpoint.variants)
         self._acknowledge_cdk_handlers(buckets=[model.bucket, website.bucket])
 
         CfnOutput(self, "ApiUrl", value=api.url, description="POST {ApiUrl}predict with {\"review\": ...}")
         CfnOutput(self, "WebsiteUrl", value=website.origin, description="The demo page")
         CfnOutput(self, "EndpointName", value=endpoint.endpoint_name, description="SageMaker endpoint")
         CfnOutput(self, "ArtifactsBucketName", value=model.bucket.bucket_name,
-                  description=f"Model artifacts; this deployment serves {model.prefix}")
-        CfnOutput(self, "ModelVersion", value=artifacts.model_version)
-
+                  description=f"Model artifacts; this deployment serves {model.current.prefix}")
+        CfnOutput(self, "ModelVersion", value=artifacts.model_version,
+                  description=f"Served by the {CURRENT!r} variant ({variants[0].weight:g} of requests)")
+        CfnOutput(self, "ModelName", value=endpoint.models[CURRENT].attr_model_name,
+                  description="The current SageMaker model, for Batch Transform jobs")
+        if candidate is not None:
+            CfnOutput(self, "CandidateModelVersion", value=candidate.model_version,
+                      description=f"Served by the {CANDIDATE!r} variant ({variants[1].weight:g} of requests)")
+        CfnOutput(self, "DashboardUrl", value=monitoring.dashboard_url, description="CloudWatch dashboard")
+        if monitoring.topic is not None:
+            CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn,
+                      description="Alarm notifications; confirm the e-mail subscription once")
+        if endpoint.data_capture_uri is not None:
+            CfnOutput(self, "DataCaptureUri", value=endpoint.data_capture_uri,
+                      description=f"{settings.data_capture_percent}% of requests and responses, "
+                                  "per endpoint/variant/yyyy/mm/dd/hh")
+        if settings.batch:
+            batch = BatchTransform(self, "BatchTransform", role=endpoint.role,
+                                   model_name=endpoint.models[CURRENT].attr_model_name, settings=settings)
+            CfnOutput(self, "BatchTransformCommand", value=batch.command,
+                      description=f"Scores every line of {batch.input_uri} into {batch.output_uri}")
 
     def _acknowledge_cdk_handlers(self, buckets: list[s3.Bucket]) -> None:
         """Acknowledge the findings on functions that aws-cdk-lib adds at stack level.
@@ -96,6 +127,12 @@ class SentimentStack(Stack):
             if child.node.id.startswith("Custom::CDKBucketDeployment"):
                 Validations.of(child).acknowledge(
                     *(Acknowledgment(id=rule, reason=reason) for rule, reason in handler_acks))
+
+
+def _resolve(repo_root: Path, folder: str) -> Path:
+    """A training output folder given as context: absolute, or relative to the repo root."""
+    path = Path(folder)
+    return path if path.is_absolute() else repo_root / path
 
 
 def create_app(**app_kwargs) -> App:

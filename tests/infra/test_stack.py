@@ -222,7 +222,7 @@ def test_instance_endpoint_with_target_tracking(instance) -> None:
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
     assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     endpoint_id = next(iter(instance.resources("AWS::SageMaker::Endpoint")))
-    assert render(target["ResourceId"]) == f"endpoint/${{{endpoint_id}.EndpointName}}/variant/AllTraffic"
+    assert render(target["ResourceId"]) == f"endpoint/${{{endpoint_id}.EndpointName}}/variant/current"
     assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in flat(target["RoleARN"])
     instance.template.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
         "PolicyType": "TargetTrackingScaling",
