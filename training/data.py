@@ -12,6 +12,7 @@ Standard library only: ``training.evaluate`` imports this module without torch.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import random
 import re
@@ -104,28 +105,28 @@ def download_official(
         return target
     directory.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=directory, prefix=".download-", delete=False) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {ARCHIVE_NAME}") as bar:
-                    while chunk := response.read(1 << 20):
-                        tmp.write(chunk)
-                        digest.update(chunk)
-                        bar.update(len(chunk))
-        except (urllib.error.URLError, OSError) as exc:
-            _remove(tmp.name)
-            reason = getattr(exc, "reason", None) or exc
+    partial = tempfile.NamedTemporaryFile(dir=directory, prefix=".download-", delete=False)
+    try:
+        with partial, urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {ARCHIVE_NAME}") as bar:
+                while chunk := response.read(1 << 20):
+                    partial.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+        if digest.hexdigest() != sha256:
             raise DataError(
-                f"no IMDB data given and downloading {url} failed ({reason}). {HOW_TO_GET_DATA}"
-            ) from exc
-    if digest.hexdigest() != sha256:
-        _remove(tmp.name)
+                f"downloaded {url} but its sha256 is {digest.hexdigest()}, expected {sha256}; "
+                f"the file was discarded. Retry, or use a local copy. {HOW_TO_GET_DATA}"
+            )
+        os.replace(partial.name, target)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
         raise DataError(
-            f"downloaded {url} but its sha256 is {digest.hexdigest()}, expected {sha256}; "
-            f"the file was discarded. Retry, or use a local copy. {HOW_TO_GET_DATA}"
-        )
-    os.replace(tmp.name, target)
+            f"no IMDB data given and downloading {url} failed ({reason}). {HOW_TO_GET_DATA}"
+        ) from exc
+    finally:
+        _remove(partial.name)  # a no-op once the verified file has been renamed into place
     return target
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import io
 import shutil
 import urllib.error
 import urllib.request
@@ -119,6 +121,22 @@ def test_default_source_downloads_into_the_xdg_cache(monkeypatch, tmp_path, fixt
     imdb = load_imdb()
     assert imdb.source == tmp_path / "xdg-cache" / "serverless-sentiment" / data.ARCHIVE_NAME
     assert len(imdb.train) == 20
+
+
+def test_a_download_cut_short_is_a_clear_error_and_leaves_nothing(monkeypatch, tmp_path):
+    class CutShort(io.BytesIO):
+        headers = {"Content-Length": "1000"}
+
+        def read(self, size=-1):
+            if self.tell():
+                raise http.client.IncompleteRead(b"", 990)
+            return super().read(10)
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: CutShort(b"x" * 1000))
+    url = "https://example.invalid/a.tar.gz"
+    with pytest.raises(DataError, match=rf"downloading {url} failed \(IncompleteRead"):
+        download_official(tmp_path, url=url, sha256="0" * 64)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_checksum_mismatch_discards_the_download(tmp_path, fixture_archive):
