@@ -9,7 +9,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test demo train bench browser clean
+.PHONY: install test demo train retrain bench browser clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -34,11 +34,15 @@ browser:
 test: install browser
 	$(PY) -m pytest
 
-# Train once (skipped when $(ARTIFACTS) already holds a model), then serve everything locally.
-$(ARTIFACTS)/model.onnx:
-	$(PY) -m training --out $(ARTIFACTS)
+# Train once: skipped while $(ARTIFACTS)/ holds a complete model; `make retrain` forces it.
+ARTIFACT_FILES := model.onnx featurizer.json metrics.json model.tar.gz
+train: install
+	@if [ -z "$$(for f in $(ARTIFACT_FILES); do [ -f $(ARTIFACTS)/$$f ] || echo missing; done)" ]; then \
+	  echo "$(ARTIFACTS)/ already holds a model ($$(grep -o '"model_version": *"[^"]*"' $(ARTIFACTS)/metrics.json)); make retrain to train again"; \
+	else $(PY) -m training --out $(ARTIFACTS); fi
 
-train: install $(ARTIFACTS)/model.onnx
+retrain: install
+	$(PY) -m training --out $(ARTIFACTS)
 
 demo: train
 	$(PY) -m local_stack --model-dir $(ARTIFACTS) --port $(PORT)
