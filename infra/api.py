@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, Fn, IgnoreMode, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, Fn, IgnoreMode, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -102,6 +102,9 @@ class PredictApi(Construct):
                                     removal_policy=removal)
         self.api = apigw.RestApi(
             self, "Api",
+            # CloudWatch tells REST APIs apart by name only: the stack's name keeps this API's
+            # metrics (and the alarms on them) apart from any other API of the account.
+            rest_api_name=f"{Stack.of(self).stack_name}-api",
             description="Movie review sentiment: POST /predict.",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Logging needs the account-level API Gateway → CloudWatch role; create it.

@@ -79,7 +79,7 @@ RETENTION = {
 _DAY = r"(MON|TUE|WED|THU|FRI|SAT|SUN)"
 DAYS_PATTERN = re.compile(rf"\*|{_DAY}(-{_DAY})?(,{_DAY}(-{_DAY})?)*")
 HOURS_PATTERN = re.compile(r"(\d{1,2})-(\d{1,2})")
-S3_FOLDER_PATTERN = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+)")
+S3_FOLDER_PATTERN = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S*[^/\s]\S*)")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 

@@ -29,12 +29,18 @@ from lambda_fn.featurizer import Featurizer, FeaturizerSettings  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_VERSION = "20261128T1810Z-3f2a9c1d"
+CANDIDATE_VERSION = "20261201T0900Z-0badc0de"
+TRAINING_TEXTS = ("a good film", "a bad film")
 
 
-def write_fake_artifacts(path: Path, *, version: str = MODEL_VERSION) -> Path:
-    """A training output folder with the right names and a real (tiny) featurizer; no training."""
+def write_fake_artifacts(path: Path, *, version: str = MODEL_VERSION,
+                         texts: tuple[str, ...] = TRAINING_TEXTS) -> Path:
+    """A training output folder with the right names and a real (tiny) featurizer; no training.
+
+    The featurizer is fitted on ``texts``: the same texts give the same fingerprint.
+    """
     path.mkdir(parents=True, exist_ok=True)
-    featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(["a good film", "a bad film"])
+    featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(list(texts))
     featurizer.save(path / "featurizer.json")
     (path / "model.onnx").write_bytes(b"stand-in for an ONNX model")
     (path / "metrics.json").write_text(json.dumps({
@@ -84,6 +90,36 @@ class Synth:
     def assets(self) -> dict[str, Any]:
         return json.loads((self.outdir / f"{STACK_ID}.assets.json").read_text())
 
+    def logical_id(self, kind: str, path_part: str) -> str:
+        """The one resource of ``kind`` whose logical id contains ``path_part``."""
+        (found,) = [k for k in self.resources(kind) if path_part in k]
+        return found
+
+    def staged_upload(self, prefix: str) -> Path:
+        """The local copy of the files a BucketDeployment uploads under ``prefix``."""
+        (upload,) = [r["Properties"] for r in self.resources("Custom::CDKBucketDeployment").values()
+                     if r["Properties"].get("DestinationBucketKeyPrefix") == prefix]
+        (key,) = upload["SourceObjectKeys"]
+        return self.asset_dir(key.removesuffix(".zip"))
+
+    @staticmethod
+    def render(value: Any) -> str:
+        """A CloudFormation string as text: Fn::Join is joined, Ref and GetAtt become ${Name}."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(Synth.render(part) for part in parts)
+        if isinstance(value, dict) and "Ref" in value:
+            return "${%s}" % value["Ref"]
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            return "${%s}" % ".".join(value["Fn::GetAtt"])
+        return "${%s}" % json.dumps(value, sort_keys=True)
+
+    def policy_statements(self, policy_id: str) -> list[dict[str, Any]]:
+        statements = self.json["Resources"][policy_id]["Properties"]["PolicyDocument"]["Statement"]
+        return statements if isinstance(statements, list) else [statements]
+
 
 def synthesize(outdir: Path, **context: Any) -> Synth:
     """Build and synthesize the app as app.py does (cdk-nag included), with cdk.json's context."""
@@ -124,3 +160,20 @@ def instance(fake_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                       max_instance_count="4", invocations_per_instance="150",
                       destroy_on_delete="true", powertools_layer_version="40",
                       lambda_reserved_concurrency="5")
+
+
+@pytest.fixture(scope="session")
+def candidate_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another training run with the same featurizer as ``fake_artifacts``: a valid candidate."""
+    return write_fake_artifacts(tmp_path_factory.mktemp("candidate"), version=CANDIDATE_VERSION)
+
+
+@pytest.fixture(scope="session")
+def everything(fake_artifacts: Path, candidate_artifacts: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Every optional feature at once: A/B variants, e-mailed alarms, data capture, batch, schedule."""
+    return synthesize(tmp_path_factory.mktemp("everything") / "cdk.out", model_dir=str(fake_artifacts),
+                      endpoint_mode="instance", candidate_model_dir=str(candidate_artifacts),
+                      candidate_weight="0.25", alarm_email="ops@example.com", data_capture_percent="20",
+                      batch_input="s3://review-inbox/2026/reviews", batch_output="s3://review-results/scored/",
+                      active_hours="08-20", active_days="MON-FRI", active_timezone="Europe/Berlin")

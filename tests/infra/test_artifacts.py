@@ -79,3 +79,27 @@ def test_the_app_refuses_to_build_without_artifacts(tmp_path: Path, cdk_context)
         create_app(outdir=str(tmp_path / "cdk.out"), context=cdk_context(model_dir=str(tmp_path / "none")))
     assert all(hint in str(err.value) for hint in TRAIN_HINT)
     assert not (tmp_path / "cdk.out" / "ServerlessSentiment.template.json").exists()
+
+
+def test_an_archive_with_another_featurizer_is_refused(tmp_path: Path, make_artifacts) -> None:
+    """The server loads the featurizer inside model.tar.gz: it must be the folder's featurizer.json."""
+    make_artifacts(tmp_path)
+    stale = tmp_path / "stale.json"
+    Featurizer(FeaturizerSettings(min_df=1)).fit(["another vocabulary"]).save(stale)
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "model.onnx", "model.onnx")
+        archive.add(stale, "featurizer.json")
+    with pytest.raises(ArtifactsError, match="holds a featurizer .* other than featurizer.json"):
+        LocalArtifacts.read(tmp_path)
+
+
+def test_a_candidate_must_share_the_current_featurizer(tmp_path: Path, make_artifacts) -> None:
+    current = LocalArtifacts.read(make_artifacts(tmp_path / "current"))
+    same = LocalArtifacts.read(make_artifacts(tmp_path / "same", version="20261201T0900Z-0badc0de"))
+    current.check_candidate(same)  # same featurizer, another model: fine
+    other = LocalArtifacts.read(make_artifacts(tmp_path / "other", version="20261201T0900Z-0badc0de",
+                                               texts=("a whole other", "vocabulary")))
+    with pytest.raises(ArtifactsError) as err:
+        current.check_candidate(other)
+    assert current.featurizer_fingerprint in str(err.value)
+    assert other.featurizer_fingerprint in str(err.value)

@@ -33,15 +33,15 @@ def describe(report) -> str:
 
 # --- cdk-nag -----------------------------------------------------------------------------------
 
-def test_no_unacknowledged_aws_solutions_findings(serverless, instance) -> None:
-    for synth in (serverless, instance):
+def test_no_unacknowledged_aws_solutions_findings(serverless, instance, everything) -> None:
+    for synth in (serverless, instance, everything):
         report = AwsSolutionsChecks().validate_scope(synth.app)
         assert report.success and not report.violations, describe(report)
 
 
-def test_every_acknowledgment_has_a_specific_reason(serverless, instance) -> None:
+def test_every_acknowledgment_has_a_specific_reason(serverless, instance, everything) -> None:
     acknowledged = {}
-    for synth in (serverless, instance):
+    for synth in (serverless, instance, everything):
         for construct in synth.app.node.find_all():
             for entry in construct.node.metadata:
                 if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
@@ -74,16 +74,17 @@ def cfn_lint(template: Path, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_cfn_lint_is_clean_with_the_repo_config(serverless, instance) -> None:
-    for synth in (serverless, instance):
+def test_cfn_lint_is_clean_with_the_repo_config(serverless, instance, everything) -> None:
+    for synth in (serverless, instance, everything):
         result = cfn_lint(synth.outdir / f"{STACK_ID}.template.json", cwd=REPO_ROOT)  # reads .cfnlintrc
         assert result.returncode == 0, result.stdout + result.stderr
         assert json.loads(result.stdout) == []
 
 
-def test_cfn_lint_ignores_only_the_rule_named_in_cfnlintrc(serverless, instance, tmp_path: Path) -> None:
+def test_cfn_lint_ignores_only_the_rule_named_in_cfnlintrc(serverless, instance, everything,
+                                                          tmp_path: Path) -> None:
     assert "- W3005" in (REPO_ROOT / ".cfnlintrc").read_text()
-    for synth in (serverless, instance):
+    for synth in (serverless, instance, everything):
         result = cfn_lint(synth.outdir / f"{STACK_ID}.template.json", cwd=tmp_path)  # no config here
         rules = {finding["Rule"]["Id"] for finding in json.loads(result.stdout)}
         assert rules <= {"W3005"}, result.stdout  # no error, and no other warning left unreviewed

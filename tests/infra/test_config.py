@@ -65,3 +65,89 @@ def test_a_misspelt_key_is_refused_but_cdk_keys_pass() -> None:
     with pytest.raises(ConfigError, match="unknown context key.*'endpoint_mod'"):
         Settings.from_context({"endpoint_mod": "instance"})
     Settings.from_context({"@aws-cdk/core:target-partitions": ["aws"], "aws:cdk:enable-path-metadata": True})
+
+
+# --- Lifecycle keys: variants, monitoring, batch, schedule -----------------------------------------
+
+def test_lifecycle_strings_are_converted() -> None:
+    settings = Settings.from_context({
+        "endpoint_mode": "instance", "candidate_model_dir": "artifacts-new", "candidate_weight": "0.2",
+        "alarm_error_percent": "2.5", "data_capture_percent": "10", "active_hours": "7-19",
+        "active_timezone": "Europe/Berlin", "batch_input": "s3://in-bucket/a", "batch_output": "s3://out-bucket/b/"})
+    assert settings.candidate_share == 0.2
+    assert settings.alarm_error_percent == 2.5
+    assert settings.data_capture_percent == 10
+    assert settings.active_window == (7, 19)
+    assert settings.batch
+
+
+def test_a_candidate_gets_a_tenth_of_requests_unless_told() -> None:
+    assert Settings().candidate_share == 0
+    settings = Settings.from_context({"endpoint_mode": "instance", "candidate_model_dir": "artifacts-new"})
+    assert settings.candidate_share == 0.1
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("candidate_weight", "0", "between 0 and 1, exclusive"),
+    ("candidate_weight", "1", "between 0 and 1, exclusive"),
+    ("candidate_weight", "nan", "a number"),
+    ("candidate_weight", "ten percent", "a number"),
+    ("alarm_email", "ops-at-example", "an e-mail address"),
+    ("alarm_error_percent", "0", "above 0"),
+    ("data_capture_percent", "101", "from 0 (off) to 100"),
+    ("batch_input", "https://bucket/reviews", "an S3 folder"),
+    ("batch_input", "s3://bucket", "an S3 folder"),
+    ("batch_output", "s3://bucket//", "an S3 folder"),
+    ("batch_instance_type", "m5.large", "SageMaker instance type"),
+    ("active_hours", "8", "two different hours"),
+    ("active_hours", "08-24", "two different hours"),
+    ("active_hours", "08-08", "two different hours"),
+    ("active_days", "weekdays", "MON-FRI"),
+    ("active_timezone", "Mars/Olympus", "IANA time zone"),
+])
+def test_bad_lifecycle_values_name_the_key(key: str, value: object, expected: str) -> None:
+    context = {"endpoint_mode": "instance", "candidate_model_dir": "artifacts-new", key: value}
+    with pytest.raises(ConfigError) as err:
+        Settings.from_context(context)
+    assert repr(key) in str(err.value) and expected in str(err.value)
+
+
+def test_a_weight_without_a_candidate_is_refused() -> None:
+    with pytest.raises(ConfigError, match="'candidate_weight' is set but 'candidate_model_dir' is not"):
+        Settings.from_context({"endpoint_mode": "instance", "candidate_weight": "0.1"})
+
+
+@pytest.mark.parametrize("key, value, feature", [
+    ("candidate_model_dir", "artifacts-new", "a candidate variant"),
+    ("data_capture_percent", "5", "data capture"),
+])
+def test_serverless_refuses_what_sagemaker_serverless_does_not_support(key: str, value: str,
+                                                                       feature: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_context({key: value})
+    message = str(err.value)
+    assert message.startswith(f"{feature} needs -c endpoint_mode=instance")
+    assert "serverless-endpoints.html" in message  # where AWS lists the exclusions
+
+
+def test_a_schedule_is_refused_where_it_would_change_nothing() -> None:
+    with pytest.raises(ConfigError, match="already scales to zero"):
+        Settings.from_context({"active_hours": "08-20"})  # serverless
+    with pytest.raises(ConfigError, match="cannot scale to zero"):
+        Settings.from_context({"endpoint_mode": "instance", "active_hours": "08-20",
+                               "max_instance_count": "1"})
+
+
+def test_batch_needs_both_folders_apart() -> None:
+    with pytest.raises(ConfigError, match="'batch_input' is set but 'batch_output' is not"):
+        Settings.from_context({"batch_input": "s3://bucket/in/"})
+    with pytest.raises(ConfigError, match="'batch_output' is set but 'batch_input' is not"):
+        Settings.from_context({"batch_output": "s3://bucket/out/"})
+    with pytest.raises(ConfigError, match="overlaps batch_input"):
+        Settings.from_context({"batch_input": "s3://bucket/in", "batch_output": "s3://bucket/in/scored"})
+    Settings.from_context({"batch_input": "s3://bucket/in", "batch_output": "s3://bucket/input-scored"})
+
+
+def test_s3_folders_are_normalised() -> None:
+    assert config.s3_folder("s3://my-bucket/a/b") == ("my-bucket", "a/b/")
+    assert config.s3_folder("s3://my-bucket/a/b/") == ("my-bucket", "a/b/")

@@ -58,8 +58,9 @@ def allow_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, 
 
 # --- IAM -----------------------------------------------------------------------------------------
 
-def test_no_wildcard_action_and_no_star_resource_beyond_the_named_exceptions(serverless, instance) -> None:
-    for synth in (serverless, instance):
+def test_no_wildcard_action_and_no_star_resource_beyond_the_named_exceptions(serverless, instance,
+                                                                            everything) -> None:
+    for synth in (serverless, instance, everything):
         statements = list(allow_statements(synth.json))
         assert len(statements) > 10
         for name, statement in statements:
@@ -186,15 +187,18 @@ def test_serverless_endpoint(serverless) -> None:
     assert "InstanceType" not in variant
 
 
-def test_no_physical_names_so_cloudformation_can_replace(serverless, instance) -> None:
-    for synth in (serverless, instance):
-        assert "ModelName" not in synth.one("AWS::SageMaker::Model")["Properties"]
+def test_no_physical_names_so_cloudformation_can_replace(serverless, instance, everything) -> None:
+    for synth in (serverless, instance, everything):
+        for model in synth.resources("AWS::SageMaker::Model").values():
+            assert "ModelName" not in model["Properties"]
         assert "EndpointConfigName" not in synth.one("AWS::SageMaker::EndpointConfig")["Properties"]
         assert "EndpointName" not in synth.one("AWS::SageMaker::Endpoint")["Properties"]
         for function in synth.resources("AWS::Lambda::Function").values():
             assert "FunctionName" not in function["Properties"]
         for role in synth.resources("AWS::IAM::Role").values():
             assert "RoleName" not in role["Properties"]
+        for topic in synth.resources("AWS::SNS::Topic").values():
+            assert "TopicName" not in topic["Properties"]
 
 
 def test_model_uses_the_serving_image_built_for_x86(serverless) -> None:
