@@ -19,19 +19,19 @@ Every key, its default and what it changes (``cdk.json`` spells out the same def
 | `log_retention_days`          | `30`          | retention of every log group of the stack            |
 | `powertools_layer_version`    | unset         | pin the Powertools layer's number (see below)         |
 | `destroy_on_delete`           | `false`       | `true`: `cdk destroy` deletes buckets and logs too    |
-| `candidate_model_dir`         | unset         | instance mode: a second training output, served as the `candidate` variant |
+| `candidate_model_dir`         | unset         | instance mode: a 2nd training output, the `candidate` |
 | `candidate_weight`            | unset (0.1)   | share of requests the candidate answers: 0 < w < 1    |
 | `alarm_email`                 | unset         | e-mail address subscribed to every alarm (SNS)        |
-| `alarm_error_percent`         | `5`           | alarm when over this % of API (5XX) or model requests fail |
+| `alarm_error_percent`         | `5`           | alarm above this % of failed API or model requests    |
 | `alarm_latency_p99_ms`        | `5000`        | alarm when the API's p99 latency exceeds this         |
 | `alarm_model_latency_p99_ms`  | `1000`        | alarm when a variant's p99 ModelLatency exceeds this  |
-| `data_capture_percent`        | `0`           | instance mode: % of requests and responses captured to S3 (0 = off) |
-| `batch_input`                 | unset         | `s3://bucket/folder/` of text files the Batch Transform recipe reads |
-| `batch_output`                | unset         | `s3://bucket/folder/` it writes its results to        |
+| `data_capture_percent`        | `0`           | instance mode: % of requests captured to S3, 0 = off  |
+| `batch_input`                 | unset         | `s3://bucket/folder/` of review files, one per line   |
+| `batch_output`                | unset         | `s3://bucket/folder/` Batch Transform writes into     |
 | `batch_instance_type`         | `ml.m5.large` | the Batch Transform job's instance type               |
-| `active_hours`                | unset         | instance mode: `HH-HH`, scale to 1 instance outside these hours |
-| `active_days`                 | `*`           | days the active hours apply to, e.g. `MON-FRI` (`*` = every day) |
-| `active_timezone`             | `UTC`         | IANA time zone of `active_hours`, e.g. `Europe/Berlin` |
+| `active_hours`                | unset         | instance mode: `HH-HH`; one instance outside them     |
+| `active_days`                 | `*`           | days with active hours, e.g. `MON-FRI`; `*` every day |
+| `active_timezone`             | `UTC`         | time zone of `active_hours`, e.g. `Europe/Berlin`     |
 
 By default the Powertools layer ARN is read at deploy time from AWS's public SSM parameter for
 the version pinned in ``requirements/lambda.txt``; ``powertools_layer_version`` pins a layer
@@ -245,7 +245,8 @@ class Settings:
                                   f"{self.batch_input!r}: the next job would read the last one's "
                                   "results as input. Use separate folders.")
         _check(re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.batch_instance_type) is not None,
-               "batch_instance_type", self.batch_instance_type, "a SageMaker instance type such as ml.m5.large")
+               "batch_instance_type", self.batch_instance_type,
+               "a SageMaker instance type such as ml.m5.large")
 
     def _validate_schedule(self) -> None:
         hours = self.active_hours

@@ -159,7 +159,8 @@ class SentimentEndpoint(Construct):
         """(minimum, maximum) instances of a variant; the candidate starts small, it gets a share."""
         return (settings.instance_count if name == CURRENT else 1), settings.max_instance_count
 
-    def _production_variant(self, variant: Variant, settings: Settings):
+    def _production_variant(self, variant: Variant,
+                            settings: Settings) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
         model_name = self.models[variant.name].attr_model_name
         if settings.serverless:  # settings refuse a second variant in this mode
             return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
@@ -178,7 +179,8 @@ class SentimentEndpoint(Construct):
             initial_variant_weight=variant.weight,
         )
 
-    def _data_capture(self, settings: Settings, bucket: s3.IBucket):
+    def _data_capture(self, settings: Settings,
+                      bucket: s3.IBucket) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
         """Capture a sample of requests and responses under datacapture/ (instance mode only)."""
         if settings.data_capture_percent == 0:
             return None
@@ -187,8 +189,8 @@ class SentimentEndpoint(Construct):
         bucket_id = Stack.of(self).get_logical_id(bucket.node.default_child)
         Validations.of(self.role).acknowledge(Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{DATA_CAPTURE_PREFIX}*]",
-            reason="Data capture writes one object per endpoint, variant and hour under names "
-                   "SageMaker chooses; the grant is write-only and limited to the capture prefix."))
+            reason="Data capture writes files under datacapture/<endpoint>/<variant>/<date>/<hour>/ "
+                   "with names SageMaker chooses; the grant is write-only, to the capture prefix."))
         self.data_capture_uri = bucket.s3_url_for_object(DATA_CAPTURE_PREFIX.rstrip("/"))
         return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
             enable_capture=True,
@@ -196,7 +198,8 @@ class SentimentEndpoint(Construct):
             destination_s3_uri=self.data_capture_uri,
             capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
                              sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output")],
-            # Stored as readable text rather than base64: the Lambda sends JSON, batch sends CSV.
+            # Stored as readable text rather than base64: the Lambda sends JSON (sparse counts,
+            # not the review itself); the server also takes dense text/csv rows.
             capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
                 json_content_types=["application/json"], csv_content_types=["text/csv"]),
         )

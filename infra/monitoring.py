@@ -2,7 +2,8 @@
 
 Every alarm treats missing data as fine: an idle serverless service emits no metrics at all.
 Error alarms watch rates (the Average of a metric that is 1 per failed request and 0 per good
-one), so a single failure among few requests during a quiet hour does not page anyone twice.
+one) in two of three 5-minute periods: how often requests fail, not how busy the service is,
+and one bad minute alone pages no one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ PERIOD = Duration.minutes(5)
 SAGEMAKER = "AWS/SageMaker"
 
 
+def _math(expression: str, label: str, **metrics: cw.IMetric) -> cw.MathExpression:
+    """A metric math expression over ``metrics`` (their names must be unique in a graph)."""
+    return cw.MathExpression(expression=expression, label=label, period=PERIOD, using_metrics=metrics)
+
+
 class Monitoring(Construct):
     """Alarms (optionally e-mailed through SNS) and a dashboard for the whole request path."""
 
@@ -34,9 +40,8 @@ class Monitoring(Construct):
         self.alarms: list[cw.Alarm] = []
         stage = api.deployment_stage
 
-        api_errors = cw.MathExpression(
-            expression="100 * api_errors", label="API 5XX (% of requests)", period=PERIOD,
-            using_metrics={"api_errors": stage.metric_server_error(statistic="Average", period=PERIOD)})
+        api_errors = _math("100 * api_errors", "API 5XX (% of requests)",
+                           api_errors=stage.metric_server_error(statistic="Average", period=PERIOD))
         api_p99 = stage.metric_latency(statistic="p99", period=PERIOD, label="API latency p99 (ms)")
         self._alarm("Api5xxRate", api_errors, settings.alarm_error_percent,
                     f"Over {settings.alarm_error_percent:g}% of POST /predict requests answered 5XX.")
@@ -52,14 +57,12 @@ class Monitoring(Construct):
 
         model_errors, model_p99 = {}, {}
         for variant in variants:
-            model_errors[variant] = cw.MathExpression(
-                expression=f"100 * {variant}_errors", label=f"{variant}: model errors (% of invocations)",
-                period=PERIOD, using_metrics={f"{variant}_errors": self._metric(
-                    "InvocationModelErrors", variant, "Average")})
-            # ModelLatency is in microseconds.
-            model_p99[variant] = cw.MathExpression(
-                expression=f"{variant}_latency / 1000", label=f"{variant}: model latency p99 (ms)",
-                period=PERIOD, using_metrics={f"{variant}_latency": self._metric("ModelLatency", variant, "p99")})
+            errors = self._metric("InvocationModelErrors", variant, "Average")
+            latency = self._metric("ModelLatency", variant, "p99")  # in microseconds
+            model_errors[variant] = _math(f"100 * {variant}_errors", f"{variant}: model errors (%)",
+                                          **{f"{variant}_errors": errors})
+            model_p99[variant] = _math(f"{variant}_latency / 1000", f"{variant}: model latency p99 (ms)",
+                                       **{f"{variant}_latency": latency})
             title = variant.capitalize()
             self._alarm(f"{title}ModelErrorRate", model_errors[variant], settings.alarm_error_percent,
                         f"Over {settings.alarm_error_percent:g}% of invocations of the {variant} variant "
@@ -84,10 +87,10 @@ class Monitoring(Construct):
                  function.metric_duration(statistic="p99", period=PERIOD, label="p99")])],
             [cw.GraphWidget(title="Endpoint invocations per variant", width=8, left=[
                 self._metric("Invocations", v, "Sum") for v in variants]),
-             cw.GraphWidget(title="Model errors (% of invocations)", width=8, left=[
-                 *model_errors.values(),
-                 *(self._metric(name, v, "Sum") for v in variants
-                   for name in ("Invocation4XXErrors", "Invocation5XXErrors"))]),
+             cw.GraphWidget(title="Model errors: % (left), 4XX and 5XX counts (right)", width=8,
+                            left=list(model_errors.values()),
+                            right=[self._metric(name, v, "Sum") for v in variants
+                                   for name in ("Invocation4XXErrors", "Invocation5XXErrors")]),
              cw.GraphWidget(title="Model latency p99 (ms)", width=8, left=list(model_p99.values()))],
             [cw.AlarmStatusWidget(title="Alarms", width=24, alarms=self.alarms)],
         ])
@@ -102,7 +105,7 @@ class Monitoring(Construct):
 
     def _alarm(self, construct_id: str, metric: cw.IMetric, threshold: float, description: str,
                periods: tuple[int, int] = (2, 3)) -> cw.Alarm:
-        """Alarm when ``metric`` is above ``threshold`` in ``periods[0]`` of the last ``periods[1]`` periods."""
+        """Alarm when ``metric`` exceeds ``threshold`` in ``periods[0]`` of the last ``periods[1]``."""
         alarm = cw.Alarm(self, construct_id, metric=metric, threshold=threshold,
                          comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                          datapoints_to_alarm=periods[0], evaluation_periods=periods[1],
@@ -121,11 +124,10 @@ class Monitoring(Construct):
         topic.add_subscription(subscriptions.EmailSubscription(email))
         # The topic policy CDK writes for enforce_ssl replaces SNS's default one, which let
         # CloudWatch publish; allow it again, for this account's alarms only.
+        alarms = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
         topic.add_to_resource_policy(iam.PolicyStatement(
             actions=["sns:Publish"], principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            resources=[topic.topic_arn],
-            conditions={"ArnLike": {"aws:SourceArn":
-                                    f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"}}))
+            resources=[topic.topic_arn], conditions={"ArnLike": {"aws:SourceArn": alarms}}))
         Validations.of(topic).acknowledge(Acknowledgment(
             id="AwsSolutions-SNS2",
             reason="CloudWatch alarms cannot publish to a topic encrypted with SNS's AWS-managed key, "

@@ -175,5 +175,6 @@ def everything(fake_artifacts: Path, candidate_artifacts: Path,
     return synthesize(tmp_path_factory.mktemp("everything") / "cdk.out", model_dir=str(fake_artifacts),
                       endpoint_mode="instance", candidate_model_dir=str(candidate_artifacts),
                       candidate_weight="0.25", alarm_email="ops@example.com", data_capture_percent="20",
-                      batch_input="s3://review-inbox/2026/reviews", batch_output="s3://review-results/scored/",
+                      batch_input="s3://review-inbox/2026/reviews",
+                      batch_output="s3://review-results/scored/",
                       active_hours="08-20", active_days="MON-FRI", active_timezone="Europe/Berlin")

@@ -73,7 +73,8 @@ def test_lifecycle_strings_are_converted() -> None:
     settings = Settings.from_context({
         "endpoint_mode": "instance", "candidate_model_dir": "artifacts-new", "candidate_weight": "0.2",
         "alarm_error_percent": "2.5", "data_capture_percent": "10", "active_hours": "7-19",
-        "active_timezone": "Europe/Berlin", "batch_input": "s3://in-bucket/a", "batch_output": "s3://out-bucket/b/"})
+        "active_timezone": "Europe/Berlin",
+        "batch_input": "s3://in-bucket/a", "batch_output": "s3://out-bucket/b/"})
     assert settings.candidate_share == 0.2
     assert settings.alarm_error_percent == 2.5
     assert settings.data_capture_percent == 10

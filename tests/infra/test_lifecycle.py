@@ -121,7 +121,8 @@ def test_a_request_is_never_scored_with_another_models_vocabulary(everything) ->
     for name, variant in variants(everything).items():
         url = everything.render(model_of(everything, variant)["PrimaryContainer"]["ModelDataUrl"])
         prefix = url[url.index("/models/") + 1:].removesuffix("model.tar.gz")
-        assert archived_fingerprint(everything.staged_upload(prefix) / "model.tar.gz") == loaded.fingerprint, name
+        served = archived_fingerprint(everything.staged_upload(prefix) / "model.tar.gz")
+        assert served == loaded.fingerprint, name
 
 
 def test_a_candidate_with_another_featurizer_stops_synth(fake_artifacts, make_artifacts, cdk_context,
@@ -171,7 +172,8 @@ def test_data_capture_samples_requests_and_responses_into_the_artifacts_bucket(e
     bucket = everything.logical_id("AWS::S3::Bucket", "ModelArtifactsBucket")
     assert everything.render(capture["DestinationS3Uri"]) == f"s3://${{{bucket}}}/datacapture"
     role_policy = everything.logical_id("AWS::IAM::Policy", "SentimentEndpointExecutionRole")
-    writes = [s for s in everything.policy_statements(role_policy) if "s3:PutObject" in json.dumps(s["Action"])]
+    writes = [s for s in everything.policy_statements(role_policy)
+              if "s3:PutObject" in json.dumps(s["Action"])]
     assert [(w["Action"], everything.render(w["Resource"])) for w in writes] == [
         ("s3:PutObject", f"${{{bucket}.Arn}}/datacapture/*")]
 
