@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from lambda_fn.featurizer import Featurizer, FeaturizerError, FeaturizerSettings
-from training.data import DataError, load_imdb, train_validation_split
+from training.data import DataError, Split, load_imdb, train_validation_split
 from training.export import OPSET, export_onnx, model_version, write_model_tarball
 from training.metrics import binary_metrics
 from training.model import MODEL_KINDS, ModelSettings, SentimentModel, SparseBatch
@@ -74,8 +74,40 @@ class TrainConfig:
     opset: int = option(OPSET, "ONNX opset of model.onnx")
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Run the whole pipeline; return the metrics also written to ``out/metrics.json``."""
+@dataclass(frozen=True)
+class Features:
+    """The training and validation splits, featurized: reusable by every run with the same featurizer."""
+
+    featurizer: Featurizer
+    train: Split
+    validation: Split
+    x_train: SparseRows
+    x_val: SparseRows
+
+
+def featurize(config: TrainConfig, train_split: Split, val_split: Split) -> Features:
+    """Fit the shared featurizer on the training split only, then featurize both splits."""
+    settings = FeaturizerSettings(config.ngram_max, config.min_df, config.max_features)
+    featurizer = Featurizer(settings).fit(train_split.texts)
+    x_train = SparseRows.featurize(featurizer, train_split.texts, "featurizing train")
+    x_val = SparseRows.featurize(featurizer, val_split.texts, "featurizing validation")
+    return Features(featurizer, train_split, val_split, x_train, x_val)
+
+
+def train(
+    config: TrainConfig,
+    features: Features | None = None,
+    *,
+    score_test: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the whole pipeline; return the metrics also written to ``out/metrics.json``.
+
+    Hyperparameter search (``training.tune``) passes ``features`` made once per featurizer setting
+    and ``score_test=False``: the test split is then never loaded, featurized or scored
+    (``metrics["test"]`` is None). ``on_epoch`` sees each epoch's history row; an exception it
+    raises (e.g. a pruned trial) ends the run before any artifact is written.
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -84,18 +116,29 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     # -- data -------------------------------------------------------------------------------
     clock = time.perf_counter()
-    imdb = load_imdb(config.data)
-    train_split, val_split = train_validation_split(imdb.train, config.val_fraction, config.seed)
-    print(f"data: {imdb.source} | train {len(train_split):,} | validation {len(val_split):,} "
-          f"| test {len(imdb.test):,}")
+    test_split: Split | None = None
+    if features is None:
+        imdb = load_imdb(config.data)
+        source = str(imdb.source)
+        train_split, val_split = train_validation_split(imdb.train, config.val_fraction, config.seed)
+        test_split = imdb.test if score_test else None
+        print(f"data: {imdb.source} | train {len(train_split):,} | validation {len(val_split):,} "
+              f"| test {len(imdb.test):,}{'' if score_test else ' (not scored)'}")
+    elif score_test:
+        raise ValueError("train(config, features) has no test split to score: pass score_test=False")
+    else:
+        source = str(config.data)
     timings["load_data"] = time.perf_counter() - clock
 
     # -- features: fitted on the training split only ----------------------------------------
     clock = time.perf_counter()
     settings = FeaturizerSettings(config.ngram_max, config.min_df, config.max_features)
-    featurizer = Featurizer(settings).fit(train_split.texts)
-    x_train = SparseRows.featurize(featurizer, train_split.texts, "featurizing train")
-    x_val = SparseRows.featurize(featurizer, val_split.texts, "featurizing validation")
+    if features is None:
+        features = featurize(config, train_split, val_split)
+    elif features.featurizer.settings != settings:
+        raise ValueError(f"features made with {features.featurizer.settings}, config asks for {settings}")
+    featurizer, x_train, x_val = features.featurizer, features.x_train, features.x_val
+    train_split, val_split = features.train, features.validation
     y_train = torch.tensor(train_split.labels, dtype=torch.float32)
     print(f"featurizer: vocabulary {featurizer.vocab_size:,} | fingerprint {featurizer.fingerprint[:12]}")
     timings["featurize"] = time.perf_counter() - clock
@@ -161,6 +204,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             f"val loss {h['val_loss']:.4f} acc {h['val_accuracy']:.2%} auc {h['val_roc_auc']:.4f} | "
             f"{h['seconds']:.1f}s{' *' if improved else ''}"
         )
+        if on_epoch is not None:
+            on_epoch(h)
         if epoch - best["epoch"] >= config.patience:
             tqdm.write(f"early stop: no better validation loss for {config.patience} epochs")
             break
@@ -169,13 +214,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
     timings["train"] = time.perf_counter() - clock
     validation = binary_metrics(predict(model, x_val, config.batch_size), np.array(val_split.labels))
 
-    # -- the test split, touched once, for the report -----------------------------------------
-    clock = time.perf_counter()
-    x_test = SparseRows.featurize(featurizer, imdb.test.texts, "featurizing test")
-    test = binary_metrics(predict(model, x_test, config.batch_size), np.array(imdb.test.labels))
-    timings["test"] = time.perf_counter() - clock
+    # -- the test split, touched once, for the report (never during a hyperparameter search) --
+    test = None
+    if test_split is not None:
+        clock = time.perf_counter()
+        x_test = SparseRows.featurize(featurizer, test_split.texts, "featurizing test")
+        test = binary_metrics(predict(model, x_test, config.batch_size), np.array(test_split.labels))
+        timings["test"] = time.perf_counter() - clock
     print(f"best epoch {best['epoch']} | validation accuracy {validation['accuracy']:.2%} "
-          f"| test accuracy {test['accuracy']:.2%}")
+          f"| test accuracy {'not scored' if test is None else format(test['accuracy'], '.2%')}")
 
     # -- artifacts ------------------------------------------------------------------------------
     clock = time.perf_counter()
@@ -200,8 +247,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "epochs_run": len(history),
         "history": history,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "data": {"source": str(imdb.source), "train": len(train_split), "validation": len(val_split),
-                 "test": len(imdb.test)},
+        "data": {"source": source, "train": len(train_split), "validation": len(val_split),
+                 "test": None if test_split is None else len(test_split)},
         "artifacts_bytes": {name: (out / name).stat().st_size for name in ("featurizer.json", "model.tar.gz")}
         | {"model.onnx": partial.stat().st_size},
         "config": asdict(config),
