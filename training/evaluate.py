@@ -21,7 +21,7 @@ import onnxruntime as ort
 from lambda_fn.featurizer import Featurizer
 from training.data import DataError, load_imdb
 from training.metrics import binary_metrics
-from training.sparse import SparseRows
+from training.sparse import INPUT_NAMES, OUTPUT_NAME, SparseRows
 
 TOLERANCE_POINTS = 0.1
 
@@ -38,6 +38,12 @@ def evaluate(model_dir: str | Path, data: str | Path | None = None, batch_size: 
         raise ArtifactError(f"{onnx_path} not found; train first: python -m training --out {model_dir}")
     featurizer = Featurizer.load(model_dir / "featurizer.json")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inputs = [i.name for i in session.get_inputs()]
+    if sorted(inputs) != sorted(INPUT_NAMES):
+        raise ArtifactError(
+            f"{onnx_path} takes inputs {inputs}, not the sparse {list(INPUT_NAMES)}: it was exported by "
+            f"an older version of training; retrain: python -m training --out {model_dir}"
+        )
     expected = session.get_modelmeta().custom_metadata_map.get("featurizer_fingerprint")
     if expected != featurizer.fingerprint:
         raise ArtifactError(
@@ -48,8 +54,8 @@ def evaluate(model_dir: str | Path, data: str | Path | None = None, batch_size: 
     rows = SparseRows.featurize(featurizer, test.texts, "featurizing test")
     chunks = []
     for start in range(0, len(rows), batch_size):
-        counts = rows.dense(np.arange(start, min(start + batch_size, len(rows))))
-        chunks.append(session.run(["probability"], {"counts": counts})[0])
+        feed = rows.onnx_inputs(np.arange(start, min(start + batch_size, len(rows))))
+        chunks.append(session.run([OUTPUT_NAME], feed)[0])
     probabilities = np.concatenate(chunks)
     return binary_metrics(probabilities, np.array(test.labels))
 

@@ -1,8 +1,16 @@
 """ONNX export and the SageMaker model-data archive.
 
-``model.onnx`` is one self-contained file: input ``counts`` float32 ``[batch, vocab_size]`` of raw
-counts, output ``probability`` float32 ``[batch]``, a dynamic ``batch`` axis, and the model
-version, featurizer fingerprint, vocabulary size and model kind in its ``metadata_props``.
+``model.onnx`` is one self-contained file (opset ``OPSET``, no external data) taking a batch of
+reviews in sparse form, the non-zero raw counts of all rows concatenated:
+
+- ``indices`` int64 ``[nnz]``: vocabulary indices, each row's distinct;
+- ``counts`` float32 ``[nnz]``: their raw counts;
+- ``offsets`` int64 ``[batch]``: where each row starts in ``indices`` (EmbeddingBag's convention:
+  ``offsets[0] == 0``, non-decreasing; an empty review is a row whose offset equals the next one's).
+
+Output ``probability`` float32 ``[batch]``; ``nnz`` and ``batch`` are named dynamic axes. Its
+``metadata_props`` hold the model version, featurizer fingerprint, vocabulary size, model kind
+and ``input_format`` (``sparse-offsets/1``).
 """
 
 from __future__ import annotations
@@ -19,10 +27,9 @@ import onnx
 import torch
 
 from training.model import ProbabilityModel, SentimentModel
+from training.sparse import INPUT_FORMAT, INPUT_NAMES, OUTPUT_NAME
 
 OPSET = 18  # supported by onnxruntime 1.32 and by the torch 2.13 dynamo exporter without conversion
-INPUT_NAME = "counts"
-OUTPUT_NAME = "probability"
 TARBALL_MEMBERS = ("model.onnx", "featurizer.json")
 
 
@@ -39,25 +46,29 @@ def model_version(model: torch.nn.Module, when: datetime | None = None) -> str:
 def export_onnx(
     model: SentimentModel, path: str | Path, *, version: str, featurizer_fingerprint: str, opset: int = OPSET
 ) -> Path:
-    """Export ``sigmoid(model(counts))`` to one ONNX file, stamp its metadata and check it."""
+    """Export ``sigmoid(model(indices, counts, offsets))`` to one ONNX file, stamp its metadata, check it."""
     path = Path(path)
     wrapper = ProbabilityModel(model).eval()
-    example = torch.zeros(2, model.vocab_size)  # batch 2: a batch of 1 would be specialised away
+    # 3 rows holding 5 entries: sizes of 0 or 1, or nnz == batch, would be specialised away.
+    example = (torch.tensor([0, 1, 2, 0, 3]) % model.vocab_size, torch.ones(5), torch.tensor([0, 3, 3]))
+    nnz, batch = torch.export.Dim("nnz"), torch.export.Dim("batch")
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" notes: irrelevant here
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # deprecation chatter from torch.export internals
+            # indices and counts share the axis "nnz" on purpose; the exporter remarks on it
+            warnings.filterwarnings("ignore", "# The axis name: nnz will not be used", UserWarning)
             program = torch.onnx.export(
                 wrapper,
-                (example,),
-                input_names=[INPUT_NAME],
+                example,
+                input_names=list(INPUT_NAMES),
                 output_names=[OUTPUT_NAME],
                 opset_version=opset,
                 dynamo=True,
                 external_data=False,
-                dynamic_shapes={"counts": {0: torch.export.Dim("batch")}},
+                dynamic_shapes={"indices": {0: nnz}, "counts": {0: nnz}, "offsets": {0: batch}},
                 verbose=False,
             )
     finally:
@@ -70,11 +81,13 @@ def export_onnx(
         "featurizer_fingerprint": featurizer_fingerprint,
         "vocab_size": str(model.vocab_size),
         "model_kind": model.settings.kind,
+        "input_format": INPUT_FORMAT,
     }
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    proto.doc_string = "Raw bag-of-words counts -> probability that a movie review is positive."
+    proto.doc_string = ("Sparse bag-of-words counts (indices, counts, offsets) -> probability that each "
+                        "movie review is positive.")
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, path)  # well under 2 GB, so one file with every initializer inside
     return path

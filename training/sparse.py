@@ -1,6 +1,7 @@
 """Featurized reviews as one CSR-style block of numpy arrays, and batches cut from it.
 
-Numpy only (no torch): ``training.evaluate`` uses it next to ONNX Runtime.
+Batches come out in ``model.onnx``'s input form (see ``training.export``). Numpy only (no torch):
+``training.evaluate`` uses it next to ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import numpy as np
 from tqdm import tqdm
 
 from lambda_fn.featurizer import Featurizer
+
+INPUT_NAMES = ("indices", "counts", "offsets")  # model.onnx's inputs, in this order
+OUTPUT_NAME = "probability"
+INPUT_FORMAT = "sparse-offsets/1"  # model.onnx metadata: which input contract it was exported with
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,13 @@ class SparseRows:
         """The chosen rows, concatenated: (indices, offsets of each row, counts)."""
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
         lengths = ends - starts
-        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+        offsets = np.zeros(len(lengths), np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
         # Position k of the output row r reads input position starts[r] + (k - offsets[r]).
         gather = np.arange(lengths.sum(), dtype=np.int64) + np.repeat(starts - offsets, lengths)
         return self.indices[gather], offsets, self.counts[gather]
 
-    def dense(self, rows: np.ndarray) -> np.ndarray:
-        """The chosen rows as a dense float32 ``[len(rows), vocab_size]`` matrix of raw counts."""
+    def onnx_inputs(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The chosen rows as ``model.onnx``'s input feed: ``{"indices", "counts", "offsets"}``."""
         indices, offsets, counts = self.select(rows)
-        out = np.zeros((len(rows), self.vocab_size), dtype=np.float32)
-        row_of = np.repeat(np.arange(len(rows)), np.diff(np.append(offsets, len(indices))))
-        out[row_of, indices] = counts
-        return out
+        return {"indices": indices, "counts": counts, "offsets": offsets}

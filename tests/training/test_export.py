@@ -1,4 +1,4 @@
-"""ONNX export: one file, dynamic batch, names, metadata, and parity with torch on real reviews."""
+"""ONNX export: one file, sparse inputs with dynamic axes, metadata, and parity with torch on real reviews."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from lambda_fn.featurizer import Featurizer, FeaturizerSettings
 from training.data import load_imdb
 from training.export import OPSET, export_onnx, model_version, write_model_tarball
 from training.model import ModelSettings, ProbabilityModel, SentimentModel
-from training.sparse import SparseRows
+from training.sparse import INPUT_FORMAT, SparseRows
 from training.train import to_batch
 
 FIXTURE_ARCHIVE = Path(__file__).resolve().parents[1] / "fixtures" / "imdb_tiny" / "aclImdb_tiny.tar.gz"
@@ -50,40 +50,65 @@ def exported(request, tmp_path_factory):
     version = model_version(model)
     export_onnx(model, path, version=version, featurizer_fingerprint=featurizer.fingerprint)
     rows = SparseRows.featurize(featurizer, varied_reviews())
-    return model, path, featurizer, version, rows.dense(np.arange(len(rows)))
+    return model, path, featurizer, version, rows
 
 
-def torch_probabilities(model: SentimentModel, counts: np.ndarray) -> np.ndarray:
+def torch_probabilities(model: SentimentModel, feed: dict[str, np.ndarray]) -> np.ndarray:
     with torch.no_grad():
-        return ProbabilityModel(model)(torch.from_numpy(counts)).numpy()
+        return ProbabilityModel(model)(*(torch.from_numpy(feed[k]) for k in ("indices", "counts", "offsets"))).numpy()
+
+
+def onnx_probabilities(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["probability"], feed)[0]
 
 
 @pytest.mark.parametrize("batch", [1, 64])
 def test_onnxruntime_matches_torch_on_real_reviews(exported, batch):
-    model, path, _, _, counts = exported
+    model, path, _, _, rows = exported
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = torch_probabilities(model, counts)
+    chunks = [np.arange(i, min(i + batch, len(rows))) for i in range(0, len(rows), batch)]
+    got = np.concatenate([session.run(["probability"], rows.onnx_inputs(c))[0] for c in chunks])
+    expected = np.concatenate([torch_probabilities(model, rows.onnx_inputs(c)) for c in chunks])
     assert expected.std() > 0.1, "the check is only meaningful when probabilities vary"
-    runs = [session.run(["probability"], {"counts": counts[i : i + batch]})[0] for i in range(0, 64, batch)]
-    got = np.concatenate(runs)
     assert got.shape == (64,) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
-def test_batch_axis_is_dynamic_and_named(exported):
-    model, path, featurizer, _, counts = exported
-    proto = onnx.load(path)
-    (inp,), (out,) = proto.graph.input, proto.graph.output
-    assert (inp.name, out.name) == ("counts", "probability")
-    def dims(value):
-        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+@pytest.mark.parametrize("position", ["first", "middle", "last", "alone"])
+def test_an_empty_review_scores_the_bias_alone_in_any_position(exported, position):
+    model, path, _, _, rows = exported
+    empty = 60  # varied_reviews()[60] is "": no known term
+    assert rows.indptr[empty] == rows.indptr[empty + 1]
+    others = [0, 45, 7]  # two fixture reviews and one of 5,000 characters
+    selection = {"first": [empty, *others], "middle": [0, 45, empty, 7], "last": [*others, empty],
+                 "alone": [empty]}[position]
+    feed = rows.onnx_inputs(np.array(selection))
+    got = onnx_probabilities(path, feed)
+    np.testing.assert_allclose(got, torch_probabilities(model, feed), rtol=0, atol=1e-5)
+    with torch.no_grad():
+        bias_only = torch.sigmoid(model.head(model.input_bias.unsqueeze(0))).item()
+    assert got[selection.index(empty)] == pytest.approx(bias_only, abs=1e-6)
+    if position != "alone":  # and the empty row does not disturb its neighbours
+        without = onnx_probabilities(path, rows.onnx_inputs(np.array(others)))
+        np.testing.assert_allclose(np.delete(got, selection.index(empty)), without, rtol=0, atol=1e-6)
 
-    assert dims(inp) == ["batch", featurizer.vocab_size]
-    assert dims(out) == ["batch"]
-    assert inp.type.tensor_type.elem_type == out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+def test_inputs_are_sparse_with_named_dynamic_axes(exported):
+    _, path, _, _, rows = exported
+    proto = onnx.load(path)
+    def signature(value):
+        tensor = value.type.tensor_type
+        return value.name, onnx.TensorProto.DataType.Name(tensor.elem_type), [d.dim_param or d.dim_value
+                                                                              for d in tensor.shape.dim]
+
+    assert [signature(v) for v in proto.graph.input] == [
+        ("indices", "INT64", ["nnz"]), ("counts", "FLOAT", ["nnz"]), ("offsets", "INT64", ["batch"])]
+    assert [signature(v) for v in proto.graph.output] == [("probability", "FLOAT", ["batch"])]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for size in (1, 3, 17, 64):
-        assert session.run(None, {"counts": counts[:size]})[0].shape == (size,)
+        assert session.run(None, rows.onnx_inputs(np.arange(size)))[0].shape == (size,)
+    nothing = {"indices": np.zeros(0, np.int64), "counts": np.zeros(0, np.float32), "offsets": np.zeros(5, np.int64)}
+    assert session.run(None, nothing)[0].shape == (5,)  # a batch of empty reviews: nnz = 0
 
 
 def test_single_file_with_opset_and_metadata(exported):
@@ -99,6 +124,7 @@ def test_single_file_with_opset_and_metadata(exported):
         "featurizer_fingerprint": featurizer.fingerprint,
         "vocab_size": str(featurizer.vocab_size),
         "model_kind": model.settings.kind,
+        "input_format": INPUT_FORMAT,
     }
 
 

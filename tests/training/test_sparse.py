@@ -13,14 +13,13 @@ TEXTS = ["A good film, a GOOD film.", "", "bad bad bad plot", "nothing known her
 def test_rows_hold_exactly_what_the_featurizer_returns():
     featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(TEXTS)
     rows = SparseRows.featurize(featurizer, TEXTS)
-    assert len(rows) == len(TEXTS)
-    dense = rows.dense(np.arange(len(TEXTS)))
-    assert dense.shape == (len(TEXTS), featurizer.vocab_size) and dense.dtype == np.float32
+    assert len(rows) == len(TEXTS) and rows.vocab_size == featurizer.vocab_size
+    assert rows.indices.dtype == rows.indptr.dtype == np.int64 and rows.counts.dtype == np.float32
     for r, text in enumerate(TEXTS):
-        expected = np.zeros(featurizer.vocab_size, np.float32)
-        sparse = featurizer.transform(text)
-        expected[sparse.indices] = sparse.counts
-        np.testing.assert_array_equal(dense[r], expected)
+        expected = featurizer.transform(text)
+        span = slice(rows.indptr[r], rows.indptr[r + 1])
+        assert rows.indices[span].tolist() == expected.indices
+        assert rows.counts[span].tolist() == expected.counts
 
 
 def test_select_concatenates_the_chosen_rows_in_order():
@@ -32,3 +31,18 @@ def test_select_concatenates_the_chosen_rows_in_order():
     assert offsets.tolist() == [0, len(expected[0].indices), len(expected[0].indices)]  # row 1 is empty
     assert indices.tolist() == [i for e in expected for i in e.indices]
     assert counts.tolist() == [c for e in expected for c in e.counts]
+
+
+def test_onnx_inputs_are_the_selected_rows_in_model_onnx_form():
+    featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(TEXTS)
+    rows = SparseRows.featurize(featurizer, TEXTS)
+    chosen = np.array([1, 2, 1])  # empty rows first and last
+    feed = rows.onnx_inputs(chosen)
+    indices, offsets, counts = rows.select(chosen)
+    assert list(feed) == ["indices", "counts", "offsets"]
+    assert feed["offsets"].tolist() == [0, 0, len(featurizer.transform(TEXTS[2]).indices)]
+    for name, expected, dtype in (("indices", indices, np.int64), ("counts", counts, np.float32),
+                                  ("offsets", offsets, np.int64)):
+        assert feed[name].dtype == dtype
+        np.testing.assert_array_equal(feed[name], expected)
+    assert rows.onnx_inputs(np.array([], np.int64))["offsets"].shape == (0,)
