@@ -40,6 +40,9 @@ FORMATS = ("text", "csv", "jsonl")
 EXTENSIONS = {".txt": "text", ".text": "text", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_FIELDS = ("review", "text")  # the text column / JSON field, when --text-column is not given
 JSONL_CONTENT_TYPE = "application/jsonlines"
+# The csv module refuses fields over 128 Ki characters by default; a review may be longer, but
+# a field of millions of characters is a broken file, not a review, and would cost memory.
+MAX_CSV_FIELD_CHARS = 1 << 24
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RECORD_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # Bytes that are not UTF-8 are decoded to lone surrogates (errors="surrogateescape"), so one
 # bad record becomes an error record instead of stopping the whole stream.
@@ -165,6 +168,7 @@ def csv_records(stream: TextIO, column: str | None) -> Iterator[Record]:
 
     The header is read now, so a missing column is a UsageError before anything is scored.
     """
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD_CHARS))
     reader = csv.reader(stream)
     header = next(reader, None)
     if header is None:  # empty input: empty output

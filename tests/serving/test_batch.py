@@ -121,6 +121,16 @@ def test_csv_bad_records_get_error_records(run):
     assert_scored(results[5], 6, "awful")
 
 
+def test_csv_long_fields_are_read_and_one_over_the_limit_is_an_error_record(run):
+    long = "superb " * 30_000  # 210k characters: over the csv module's default 128 Ki limit
+    too_long = "x" * (batch.MAX_CSV_FIELD_CHARS + 1)
+    code, results, _ = run("reviews.csv", f'review\n"{long}\n{long}"\n{too_long}\ngood\n')
+    assert code == 3 and len(results) == 3
+    assert_scored(results[0], 1, long)
+    assert results[1] == {"line": 2, "error": f"not valid CSV: field larger than field limit ({1 << 24})"}
+    assert_scored(results[2], 3, "good")
+
+
 def test_csv_without_the_text_column_is_refused_before_writing(run):
     code, results, err = run("reviews.csv", "id,body\n1,superb\n")
     assert code == 2 and results is None
