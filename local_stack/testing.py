@@ -1,9 +1,10 @@
 """Helpers for tests and smoke checks: a tiny hand-weighted model, and the stack as a subprocess.
 
 The model is a logistic regression over a dozen words, built with ``onnx.helper`` to the
-artifact contract (input ``counts`` float32 [batch, V], output ``probability`` [batch], the
-contract's metadata), so tests need no trained model and every label is known in advance:
-``sigmoid(sum of WEIGHTS of the words in the review)``. Needs ``onnx`` and ``numpy`` (dev
+artifact contract (sparse inputs ``indices`` int64 [nnz], ``counts`` float32 [nnz], ``offsets``
+int64 [batch]; output ``probability`` [batch]; the contract's metadata), so tests need no
+trained model and every label is known in advance: ``sigmoid(sum of WEIGHTS of the words in
+the review, each times its count)``. Needs ``onnx`` and ``numpy`` (dev
 dependencies); nothing in the running stack imports this module.
 """
 
@@ -45,19 +46,36 @@ def write_tiny_model(model_dir: str | Path) -> Path:
     featurizer = Featurizer(FeaturizerSettings(ngram_max=1, min_df=1), VOCABULARY)
     featurizer.save(model_dir / "featurizer.json")
 
-    weights = np.array([[WEIGHTS.get(term, 0.0)] for term in VOCABULARY], np.float32)
+    weights = np.array([WEIGHTS.get(term, 0.0) for term in VOCABULARY], np.float32)
+    node = helper.make_node
+    # Each row's sum is the difference of a running total at its start and at the next row's.
     graph = helper.make_graph(
         [
-            helper.make_node("MatMul", ["counts", "weights"], ["logit"]),
-            helper.make_node("Sigmoid", ["logit"], ["column"]),
-            helper.make_node("Reshape", ["column", "flat"], ["probability"]),
+            node("Gather", ["weights", "indices"], ["weight"]),
+            node("Mul", ["weight", "counts"], ["terms"]),
+            node("CumSum", ["terms", "axis0"], ["running"]),
+            node("Concat", ["zero", "running"], ["totals"], axis=0),
+            node("Gather", ["totals", "offsets"], ["at_starts"]),
+            node("Slice", ["at_starts", "one", "end"], ["later_starts"]),
+            node("Slice", ["totals", "minus_one", "end"], ["grand_total"]),
+            node("Concat", ["later_starts", "grand_total"], ["at_ends"], axis=0),
+            node("Sub", ["at_ends", "at_starts"], ["logit"]),
+            node("Sigmoid", ["logit"], ["probability"]),
         ],
         "tiny_sentiment",
-        [helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["batch", len(VOCABULARY)])],
+        [
+            helper.make_tensor_value_info("indices", TensorProto.INT64, ["nnz"]),
+            helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["nnz"]),
+            helper.make_tensor_value_info("offsets", TensorProto.INT64, ["batch"]),
+        ],
         [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
         initializer=[
             numpy_helper.from_array(weights, "weights"),
-            numpy_helper.from_array(np.array([-1], np.int64), "flat"),
+            numpy_helper.from_array(np.array(0, np.int64), "axis0"),
+            numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+            numpy_helper.from_array(np.array([2**62], np.int64), "end"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -66,6 +84,7 @@ def write_tiny_model(model_dir: str | Path) -> Path:
         "featurizer_fingerprint": featurizer.fingerprint,
         "vocab_size": str(featurizer.vocab_size),
         "model_kind": "tiny-logistic",
+        "input_format": "sparse-offsets/1",
     })
     onnx.checker.check_model(model)
     onnx.save(model, model_dir / "model.onnx")

@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -130,8 +129,8 @@ def create_app(
             got = request.mimetype or "no Content-Type"
             raise RequestError(415, "unsupported_media_type",
                                f"cannot read {got}; send one of {', '.join(PARSERS)}")
-        rows = parse(body, request.mimetype_params.get("charset", "utf-8"), model)
-        probabilities = model.predict(rows) if isinstance(rows, np.ndarray) else model.predict_sparse(rows)
+        batch = parse(body, request.mimetype_params.get("charset", "utf-8"), model)
+        probabilities = model.predict(batch)
         predictions = [
             {"label": "positive" if p >= 0.5 else "negative", "probability_positive": p,
              "model_version": model.version}

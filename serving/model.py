@@ -1,8 +1,14 @@
 """The artifacts the server scores with: model.onnx on ONNX Runtime and the shared featurizer.
 
+``model.onnx`` takes a batch in sparse form (``Batch``): ``indices`` int64 [nnz] and ``counts``
+float32 [nnz], the non-zero raw counts of all rows concatenated, and ``offsets`` int64 [batch],
+where each row starts (an empty review is a row whose offset equals the next one's); it returns
+``probability`` float32 [batch].
+
 ``Model.load`` checks everything a mismatched deployment could get wrong (missing files, a
-featurizer from another training run, a fixed batch size) and raises ``ArtifactError`` naming
-the cause, so the server refuses to start instead of scoring with the wrong vocabulary.
+featurizer from another training run, a model exported with the older dense input, a fixed
+batch size) and raises ``ArtifactError`` naming the cause, so the server refuses to start
+instead of scoring with the wrong vocabulary.
 
 onnxruntime is imported only when a model loads, never at import time: a process that forks
 after importing it (the gunicorn master) leaves children that abort with
@@ -12,6 +18,7 @@ after importing it (the gunicorn master) leaves children that abort with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -24,15 +31,65 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.onnx"
 FEATURIZER_FILE = "featurizer.json"
-INPUT_NAME = "counts"
+INPUT_TYPES = {"indices": "tensor(int64)", "counts": "tensor(float)", "offsets": "tensor(int64)"}
 OUTPUT_NAME = "probability"
-# Sparse rows are densified this many at a time: a dense row is vocab_size float32s
-# (400 kB for 100k terms), so a large batch is never materialised at once.
-CHUNK_ROWS = 64
+INPUT_FORMAT = "sparse-offsets/1"  # model.onnx metadata "input_format", when present
 
 
 class ArtifactError(RuntimeError):
     """The model directory cannot be served; the message says which file is wrong and why."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Reviews in ``model.onnx``'s input form; row ``r`` owns ``indices[offsets[r]:offsets[r + 1]]``."""
+
+    indices: np.ndarray  # int64 [nnz], each row's distinct
+    counts: np.ndarray  # float32 [nnz]
+    offsets: np.ndarray  # int64 [rows]
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[SparseCounts]) -> "Batch":
+        """Concatenate featurized rows; an index repeated within a row has its counts added up."""
+        lengths = np.fromiter((len(r.indices) for r in rows), np.int64, len(rows))
+        nnz = int(lengths.sum())
+        batch = cls(np.fromiter(chain.from_iterable(r.indices for r in rows), np.int64, nnz),
+                    np.fromiter(chain.from_iterable(r.counts for r in rows), np.float32, nnz),
+                    _starts(lengths))
+        return batch if batch._rows_ascend() else batch._merge_repeats()
+
+    @classmethod
+    def from_dense(cls, matrix: np.ndarray) -> "Batch":
+        """The non-zero entries of a dense ``[rows, vocab_size]`` count matrix."""
+        rows, columns = np.nonzero(matrix)  # row-major: by row, then by column
+        return cls(columns.astype(np.int64), matrix[rows, columns].astype(np.float32),
+                   _starts(np.bincount(rows, minlength=len(matrix))))
+
+    def _rows_ascend(self) -> bool:
+        """True when every row's indices strictly increase, as the featurizer writes them."""
+        rising = np.diff(self.indices) > 0
+        starts = self.offsets[(self.offsets > 0) & (self.offsets < len(self.indices))]
+        rising[starts - 1] = True  # a row may start below where the previous one ended
+        return bool(rising.all())
+
+    def _merge_repeats(self) -> "Batch":
+        """Sort each row's indices and add up the counts of repeated ones (the graph needs them distinct)."""
+        lengths = np.diff(np.append(self.offsets, len(self.indices)))
+        rows = np.repeat(np.arange(len(self), dtype=np.int64), lengths)
+        width = int(self.indices.max()) + 1
+        keys, where = np.unique(rows * width + self.indices, return_inverse=True)
+        counts = np.bincount(where, weights=self.counts).astype(np.float32)
+        return Batch(keys % width, counts, _starts(np.bincount(keys // width, minlength=len(self))))
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Row lengths → offsets, the start of each row."""
+    offsets = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    return offsets
 
 
 @dataclass(frozen=True)
@@ -78,11 +135,23 @@ class Model:
     def _check(self, model_path: Path, meta: dict[str, str]) -> None:
         """Raise ArtifactError unless the model's signature and metadata match the featurizer."""
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if [i.name for i in inputs] != [INPUT_NAME] or OUTPUT_NAME not in [o.name for o in outputs]:
+        if [i.name for i in inputs] == ["counts"] and len(inputs[0].shape) == 2:
             raise ArtifactError(
-                f"{model_path} has inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}; "
-                f"expected the single input {INPUT_NAME!r} and the output {OUTPUT_NAME!r}"
+                f"{model_path} takes dense counts {inputs[0].shape}: it was exported by an older version of "
+                "training, before model.onnx took sparse input; retrain (python -m training) and deploy the new "
+                "artifacts"
             )
+        signature = {i.name: f"{i.type} {i.shape}" for i in inputs}
+        if ({i.name: i.type for i in inputs} != INPUT_TYPES or any(len(i.shape) != 1 for i in inputs)
+                or OUTPUT_NAME not in [o.name for o in outputs]):
+            raise ArtifactError(
+                f"{model_path} has inputs {signature} and outputs {[o.name for o in outputs]}; expected the "
+                f"inputs indices int64 [nnz], counts float32 [nnz], offsets int64 [batch] and the output "
+                f"{OUTPUT_NAME!r}"
+            )
+        if meta.get("input_format", INPUT_FORMAT) != INPUT_FORMAT:
+            raise ArtifactError(f"{model_path} has input_format {meta['input_format']!r}; this server reads "
+                                f"{INPUT_FORMAT!r}")
         if not self.version:
             raise ArtifactError(f"{model_path} has no 'model_version' in its metadata")
         stored = meta.get("featurizer_fingerprint")
@@ -96,33 +165,28 @@ class Model:
                 f"{model_path} metadata says vocab_size {meta.get('vocab_size')}, "
                 f"but {FEATURIZER_FILE} has {self.vocab_size} terms"
             )
-        width = inputs[0].shape[-1] if inputs[0].shape else None
-        if len(inputs[0].shape) != 2 or (isinstance(width, int) and width != self.vocab_size):
-            raise ArtifactError(f"{model_path} input {INPUT_NAME!r} has shape {inputs[0].shape}; "
-                                f"expected [batch, {self.vocab_size}]")
-        try:  # a batch of two catches an export that fixed the batch size at 1
-            probabilities = self.predict(np.zeros((2, self.vocab_size), np.float32))
+        # Two rows, the second empty, three entries: catches an export that fixed a dimension.
+        terms = sorted({0, self.vocab_size // 2, self.vocab_size - 1})
+        rows = [SparseCounts(terms, [1] * len(terms)), SparseCounts([], [])]
+        try:
+            probabilities = self.predict(Batch.from_rows(rows))
         except Exception as exc:
             raise ArtifactError(f"{model_path} fails on a batch of 2 rows: {exc}") from exc
-        if probabilities.shape != (2,):
-            raise ArtifactError(f"{model_path} output {OUTPUT_NAME!r} has shape {probabilities.shape} "
-                                "for a batch of 2 rows; expected [batch]")
+        if probabilities.shape != (2,) or not np.isfinite(probabilities).all():
+            raise ArtifactError(f"{model_path} output {OUTPUT_NAME!r} is {probabilities!r} for a batch of 2 rows; "
+                                "expected 2 finite probabilities")
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities of positive, shape [rows], for a dense float32 [rows, vocab_size] batch."""
-        (probabilities,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
+    def predict(self, batch: Batch) -> np.ndarray:
+        """Probabilities of positive, float32 [rows], for a batch in the model's input form."""
+        if not len(batch):
+            return np.empty(0, np.float32)
+        feed = {"indices": batch.indices, "counts": batch.counts, "offsets": batch.offsets}
+        (probabilities,) = self.session.run([OUTPUT_NAME], feed)
         return probabilities
 
     def predict_sparse(self, rows: Sequence[SparseCounts]) -> np.ndarray:
-        """Probabilities for sparse rows, densified CHUNK_ROWS at a time; repeated indices add up."""
-        out = np.empty(len(rows), np.float32)
-        for start in range(0, len(rows), CHUNK_ROWS):
-            chunk = rows[start : start + CHUNK_ROWS]
-            dense = np.zeros((len(chunk), self.vocab_size), np.float32)
-            for r, row in enumerate(chunk):
-                np.add.at(dense[r], np.asarray(row.indices, np.intp), row.counts)
-            out[start : start + len(chunk)] = self.predict(dense)
-        return out
+        """Probabilities for featurized rows; repeated indices within a row add up."""
+        return self.predict(Batch.from_rows(rows))
 
 
 def read_featurizer(model_dir: str | Path) -> Featurizer:

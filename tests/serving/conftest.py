@@ -1,7 +1,8 @@
 """Fixtures for the model server: a tiny hand-built model and a real server process.
 
-The model is a logistic regression written with ``onnx.helper`` (not the training package),
-so every expected probability is known exactly: sigmoid(counts · WEIGHTS + BIAS).
+The model is a logistic regression written with ``onnx.helper`` (not the training package) to
+the sparse input contract, so every expected probability is known exactly:
+sigmoid(counts · WEIGHTS + BIAS).
 """
 
 from __future__ import annotations
@@ -32,9 +33,51 @@ MODEL_VERSION = "20261128T1810Z-0badc0de"
 
 def build_model(path: Path, *, fingerprint: str, vocab_size: int, metadata: dict | None = None,
                 batch_dim: str | int = "batch") -> Path:
-    """Write sigmoid(counts @ W + b) reshaped to [batch], with the contract's names and metadata."""
+    """Write sigmoid(Σ W[indices] · counts per row + b) with the contract's inputs, output and metadata.
+
+    Per-row sums are differences of a running total at the row starts, as in the trained model:
+    empty rows (equal offsets) sum to 0 and score sigmoid(b).
+    """
     weights = np.array([WEIGHTS.get(t, 0.0) for t in VOCAB][:vocab_size] + [0.0] * (vocab_size - len(VOCAB)),
-                       np.float32).reshape(-1, 1)
+                       np.float32)
+    node = helper.make_node
+    graph = helper.make_graph(
+        [
+            node("Gather", ["W", "indices"], ["w"]),
+            node("Mul", ["w", "counts"], ["terms"]),
+            node("CumSum", ["terms", "axis0"], ["running"]),
+            node("Concat", ["zero", "running"], ["totals"], axis=0),  # totals[i] = sum of terms[:i]
+            node("Gather", ["totals", "offsets"], ["at_starts"]),
+            node("Slice", ["at_starts", "one", "end"], ["later_starts"]),
+            node("Slice", ["totals", "minus_one", "end"], ["grand_total"]),
+            node("Concat", ["later_starts", "grand_total"], ["at_ends"], axis=0),
+            node("Sub", ["at_ends", "at_starts"], ["row_sums"]),
+            node("Add", ["row_sums", "B"], ["logit"]),
+            node("Sigmoid", ["logit"], ["probability"]),
+        ],
+        "tiny_sentiment",
+        [
+            helper.make_tensor_value_info("indices", TensorProto.INT64, ["nnz"]),
+            helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["nnz"]),
+            helper.make_tensor_value_info("offsets", TensorProto.INT64, [batch_dim]),
+        ],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [batch_dim])],
+        initializer=[
+            numpy_helper.from_array(weights, "W"),
+            numpy_helper.from_array(np.array([BIAS], np.float32), "B"),
+            numpy_helper.from_array(np.array(0, np.int64), "axis0"),
+            numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+            numpy_helper.from_array(np.array([2**62], np.int64), "end"),
+        ],
+    )
+    return _save(graph, path, fingerprint, vocab_size, metadata)
+
+
+def build_dense_model(path: Path, *, fingerprint: str, vocab_size: int) -> Path:
+    """The contract before sparse input: ``counts`` float32 [batch, vocab_size] → sigmoid(counts @ W + b)."""
+    weights = np.array([WEIGHTS.get(t, 0.0) for t in VOCAB][:vocab_size], np.float32).reshape(-1, 1)
     graph = helper.make_graph(
         [
             helper.make_node("MatMul", ["counts", "W"], ["logit2d"]),
@@ -42,21 +85,25 @@ def build_model(path: Path, *, fingerprint: str, vocab_size: int, metadata: dict
             helper.make_node("Sigmoid", ["z"], ["p2d"]),
             helper.make_node("Reshape", ["p2d", "flat"], ["probability"]),
         ],
-        "tiny_sentiment",
-        [helper.make_tensor_value_info("counts", TensorProto.FLOAT, [batch_dim, vocab_size])],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [batch_dim])],
+        "dense_sentiment",
+        [helper.make_tensor_value_info("counts", TensorProto.FLOAT, ["batch", vocab_size])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
         initializer=[
             numpy_helper.from_array(weights, "W"),
             numpy_helper.from_array(np.array([BIAS], np.float32), "B"),
             numpy_helper.from_array(np.array([-1], np.int64), "flat"),
         ],
     )
+    return _save(graph, path, fingerprint, vocab_size, None)
+
+
+def _save(graph: onnx.GraphProto, path: Path, fingerprint: str, vocab_size: int, metadata: dict | None) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     props = {"model_version": MODEL_VERSION, "featurizer_fingerprint": fingerprint,
              "vocab_size": str(vocab_size), "model_kind": "logistic"}
     props.update(metadata or {})
     helper.set_model_props(model, {k: v for k, v in props.items() if v is not None})
-    onnx.checker.check_model(model)
+    onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
     return path
 
@@ -82,6 +129,15 @@ def model_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("model")
     write_artifacts(directory)
     return directory
+
+
+@pytest.fixture
+def dense_model_dir(tmp_path) -> Path:
+    """Artifacts whose model.onnx has the contract before sparse input (dense ``counts``)."""
+    featurizer = Featurizer(FeaturizerSettings(min_df=1), VOCAB)
+    featurizer.save(tmp_path / "featurizer.json")
+    build_dense_model(tmp_path / "model.onnx", fingerprint=featurizer.fingerprint, vocab_size=len(VOCAB))
+    return tmp_path
 
 
 @pytest.fixture(scope="session")
