@@ -137,9 +137,9 @@ class Model:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if [i.name for i in inputs] == ["counts"] and len(inputs[0].shape) == 2:
             raise ArtifactError(
-                f"{model_path} takes dense counts {inputs[0].shape}: it was exported by an older version of "
-                "training, before model.onnx took sparse input; retrain (python -m training) and deploy the new "
-                "artifacts"
+                f"{model_path} takes dense counts {inputs[0].shape}: it was exported by an older version "
+                "of training, before model.onnx took sparse input; retrain (python -m training) and "
+                "deploy the new artifacts"
             )
         signature = {i.name: f"{i.type} {i.shape}" for i in inputs}
         if ({i.name: i.type for i in inputs} != INPUT_TYPES or any(len(i.shape) != 1 for i in inputs)
@@ -173,8 +173,8 @@ class Model:
         except Exception as exc:
             raise ArtifactError(f"{model_path} fails on a batch of 2 rows: {exc}") from exc
         if probabilities.shape != (2,) or not np.isfinite(probabilities).all():
-            raise ArtifactError(f"{model_path} output {OUTPUT_NAME!r} is {probabilities!r} for a batch of 2 rows; "
-                                "expected 2 finite probabilities")
+            raise ArtifactError(f"{model_path} output {OUTPUT_NAME!r} is {probabilities!r} for a batch of "
+                                "2 rows; expected 2 finite probabilities")
 
     def predict(self, batch: Batch) -> np.ndarray:
         """Probabilities of positive, float32 [rows], for a batch in the model's input form."""

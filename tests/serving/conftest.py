@@ -76,7 +76,7 @@ def build_model(path: Path, *, fingerprint: str, vocab_size: int, metadata: dict
 
 
 def build_dense_model(path: Path, *, fingerprint: str, vocab_size: int) -> Path:
-    """The contract before sparse input: ``counts`` float32 [batch, vocab_size] → sigmoid(counts @ W + b)."""
+    """The contract before sparse input: ``counts`` float32 [batch, vocab_size], sigmoid(counts @ W + b)."""
     weights = np.array([WEIGHTS.get(t, 0.0) for t in VOCAB][:vocab_size], np.float32).reshape(-1, 1)
     graph = helper.make_graph(
         [
@@ -97,7 +97,8 @@ def build_dense_model(path: Path, *, fingerprint: str, vocab_size: int) -> Path:
     return _save(graph, path, fingerprint, vocab_size, None)
 
 
-def _save(graph: onnx.GraphProto, path: Path, fingerprint: str, vocab_size: int, metadata: dict | None) -> Path:
+def _save(graph: onnx.GraphProto, path: Path, fingerprint: str, vocab_size: int,
+          metadata: dict | None) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     props = {"model_version": MODEL_VERSION, "featurizer_fingerprint": fingerprint,
              "vocab_size": str(vocab_size), "model_kind": "logistic"}

@@ -23,16 +23,18 @@ def test_loads_and_scores_the_tiny_model(model_dir, featurizer, expected):
 def test_repeated_indices_within_a_row_add_up_in_any_order(model_dir, expected):
     model = Model.load(model_dir)
     good, bad = model.featurizer.vocabulary.index("good"), model.featurizer.vocabulary.index("bad")
-    rows = [SparseCounts([good, bad, good], [1, 1, 2]), SparseCounts([], []), SparseCounts([bad, good], [1, 1])]
+    rows = [SparseCounts([good, bad, good], [1, 1, 2]), SparseCounts([], []),
+            SparseCounts([bad, good], [1, 1])]
     got = model.predict_sparse(rows * 50)
     assert got.shape == (150,)
-    np.testing.assert_allclose(got[:3], [expected({"good": 3, "bad": 1}), expected({}), expected({"good": 1, "bad": 1})],
-                               rtol=1e-5)
+    want = [expected({"good": 3, "bad": 1}), expected({}), expected({"good": 1, "bad": 1})]
+    np.testing.assert_allclose(got[:3], want, rtol=1e-5)
     np.testing.assert_array_equal(got, np.tile(got[:3], 50))
 
 
 def test_batch_from_rows_concatenates_them_and_merges_repeats():
-    rows = [SparseCounts([], []), SparseCounts([2, 5], [1, 3]), SparseCounts([], []), SparseCounts([4, 1, 4], [1, 2, 3])]
+    empty = SparseCounts([], [])
+    rows = [empty, SparseCounts([2, 5], [1, 3]), empty, SparseCounts([4, 1, 4], [1, 2, 3])]
     batch = Batch.from_rows(rows)
     assert len(batch) == 4
     assert batch.offsets.tolist() == [0, 0, 2, 2]

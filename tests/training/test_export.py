@@ -55,7 +55,8 @@ def exported(request, tmp_path_factory):
 
 def torch_probabilities(model: SentimentModel, feed: dict[str, np.ndarray]) -> np.ndarray:
     with torch.no_grad():
-        return ProbabilityModel(model)(*(torch.from_numpy(feed[k]) for k in ("indices", "counts", "offsets"))).numpy()
+        inputs = (torch.from_numpy(feed[name]) for name in ("indices", "counts", "offsets"))
+        return ProbabilityModel(model)(*inputs).numpy()
 
 
 def onnx_probabilities(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
@@ -107,8 +108,9 @@ def test_inputs_are_sparse_with_named_dynamic_axes(exported):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for size in (1, 3, 17, 64):
         assert session.run(None, rows.onnx_inputs(np.arange(size)))[0].shape == (size,)
-    nothing = {"indices": np.zeros(0, np.int64), "counts": np.zeros(0, np.float32), "offsets": np.zeros(5, np.int64)}
-    assert session.run(None, nothing)[0].shape == (5,)  # a batch of empty reviews: nnz = 0
+    empty_reviews = {"indices": np.zeros(0, np.int64), "counts": np.zeros(0, np.float32),
+                     "offsets": np.zeros(5, np.int64)}  # nnz = 0
+    assert session.run(None, empty_reviews)[0].shape == (5,)
 
 
 def test_single_file_with_opset_and_metadata(exported):
