@@ -28,6 +28,7 @@ SECTIONS = [
     ("bench_payload", "4. Payload sent to the endpoint"),
     ("bench_lambda", "5. Lambda: package size, cold init, warm overhead"),
     ("bench_e2e", "6. End to end on the local stack"),
+    ("bench_batch", "7. Batch predictions (python -m serving.batch)"),
 ]
 
 
