@@ -312,12 +312,17 @@ def plot_accuracy_vs_size(
             ax.scatter([t.user_attrs["artifact_bytes"] / 1e6 for t in chosen],
                        [100 * t.user_attrs["validation_accuracy"] for t in chosen],
                        marker=marker, alpha=0.7, label=f"{model}, n-grams up to {ngram}")
+    if defaults is not None:
+        accuracy = 100 * defaults.user_attrs["validation_accuracy"]
+        ax.axhspan(accuracy - 0.5, accuracy + 0.5, color="grey", alpha=0.15, label="defaults ± 0.5 pt (noise)")
     for trial, label, style in ((defaults, "defaults", "kx"), (best, "best (lowest validation loss)", "r*")):
         if trial is not None:
             size, accuracy = trial.user_attrs["artifact_bytes"], trial.user_attrs["validation_accuracy"]
             ax.plot(size / 1e6, 100 * accuracy, style, markersize=14, label=f"{label}: trial {trial.number}")
     ax.set(xscale="log", xlabel="featurizer.json + model.onnx (MB, log scale)",
            ylabel="validation accuracy (%)", title=f"IMDB search: {len(complete)} complete trials")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=100)
