@@ -110,10 +110,11 @@ def over_budget(
     """
     if featurizer_bytes > featurizer_budget:
         return f"featurizer.json would be {featurizer_bytes:,} bytes, over the {featurizer_budget:,} B budget"
-    weights = FLOAT32_BYTES * vocab_size * (config.hidden if config.model == "mlp" else 1)
+    width = config.hidden if config.model == "mlp" else 1
+    weights = FLOAT32_BYTES * vocab_size * width
     if weights > model_budget:
         return (f"model.onnx would hold at least {weights:,} bytes of weights ({vocab_size:,} terms x "
-                f"{config.hidden} hidden), over the {model_budget:,} B budget")
+                f"{width} outputs), over the {model_budget:,} B budget")
     return None
 
 

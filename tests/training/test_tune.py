@@ -132,6 +132,11 @@ def test_over_budget(model, hidden, vocab, featurizer_bytes, reason):
     assert found == reason if reason is None else reason in found
 
 
+def test_over_budget_linear_counts_one_weight_per_term():
+    found = over_budget(TrainConfig(model="linear", hidden=32), 300_000, 4_000_000, model_budget=1_000_000)
+    assert "at least 1,200,000 bytes of weights (300,000 terms x 1 outputs)" in found
+
+
 @pytest.mark.slow
 def test_resume_runs_only_the_missing_trials(fixture_archive: Path, tmp_path: Path):
     run(fixture_archive, tmp_path, trials=1)
