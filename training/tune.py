@@ -315,7 +315,8 @@ def plot_accuracy_vs_size(
                        marker=marker, alpha=0.7, label=f"{model}, n-grams up to {ngram}")
     if defaults is not None:
         accuracy = 100 * defaults.user_attrs["validation_accuracy"]
-        ax.axhspan(accuracy - 0.5, accuracy + 0.5, color="grey", alpha=0.15, label="defaults ± 0.5 pt (noise)")
+        ax.axhspan(accuracy - 0.5, accuracy + 0.5, color="grey", alpha=0.15,
+                   label="defaults ± 0.5 pt (noise)")
     for trial, label, style in ((defaults, "defaults", "kx"), (best, "best (lowest validation loss)", "r*")):
         if trial is not None:
             size, accuracy = trial.user_attrs["artifact_bytes"], trial.user_attrs["validation_accuracy"]
