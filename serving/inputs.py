@@ -22,9 +22,9 @@ from lambda_fn.payload import PayloadError, decode_request
 from serving.model import Batch, Model
 
 # Work grows with the row count, not the body size: a 6 MB body of empty sparse rows holds
-# 200,000 of them. 10,000 rows hold a 6 MB batch-transform body of IMDB reviews: about a second
-# to parse and score as sparse JSON (the parsing dominates: scoring is ~2 us a review), a few
-# seconds as raw text featurized here.
+# 200,000 of them. 10,000 rows hold a 6 MB batch-transform body of IMDB reviews; measured on
+# this project's 2-core machines: about 1 s to parse as sparse JSON or 2.3 s to featurize as raw
+# text, then under 0.1 s to score.
 MAX_ROWS = 10_000
 
 
