@@ -12,23 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.testing import LocalStack, write_tiny_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-dev-shm-usage", "--no-first-run"]
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("tiny_model"))
-
-
-@pytest.fixture(scope="module")
-def stack(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    log = tmp_path_factory.mktemp("stack") / "local_stack.log"
-    with LocalStack(model_dir, log_path=log) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""Fixtures for the local stack: a tiny hand-weighted model and the stack as a real subprocess."""
+"""Fixtures shared by the local-stack and browser tests: a tiny model and the running stack.
+
+``tests/serving`` defines its own ``model_dir`` (a model whose probabilities it computes), which
+takes precedence there.
+"""
 
 from __future__ import annotations
 
