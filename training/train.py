@@ -56,7 +56,7 @@ class TrainConfig:
     val_fraction: float = option(0.1, "share of each class of train held out for validation")
     # featurizer, fitted on the training split only
     ngram_max: int = option(2, "longest n-gram counted")
-    min_df: int = option(3, "minimum number of training reviews a term must appear in")
+    min_df: int = option(2, "minimum number of training reviews a term must appear in")
     max_features: int = option(100_000, "vocabulary size (featurizer.json must stay <= 5 MB)")
     # model: NB-weighted binary uni+bigrams, L2-normalised, linear (chosen on validation)
     model: str = option("linear", "linear (logistic regression) or mlp (one hidden layer)")

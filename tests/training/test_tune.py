@@ -16,7 +16,7 @@ import training.train
 import training.tune
 from training.data import Split, load_imdb, train_validation_split
 from training.train import TrainConfig, featurize, train
-from training.tune import SEARCH_MIN_DF, over_budget, searched, tune
+from training.tune import SEARCH_MIN_DF, over_budget, recommended, searched, tune
 
 # 4 validation reviews out of 20, at most 3 epochs: a trial takes a second or two.
 BASE = TrainConfig(val_fraction=0.2, epochs=3, patience=2)
@@ -179,3 +179,23 @@ def test_cli_errors(run_module, tmp_path: Path, args, message):
     result = run_module("training.tune", "--out", str(tmp_path), *args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+
+def _trial(number: int, loss: float, accuracy: float, size: int) -> optuna.trial.FrozenTrial:
+    return optuna.trial.FrozenTrial(
+        number=number, trial_id=number, state=TrialState.COMPLETE, value=loss, datetime_start=None,
+        datetime_complete=None, params={}, distributions={}, system_attrs={}, intermediate_values={},
+        user_attrs={"validation_accuracy": accuracy, "validation_n": 2500, "artifact_bytes": size},
+    )
+
+
+def test_recommended_is_the_smallest_trial_within_one_standard_error_of_the_best():
+    # One standard error at 93% on 2,500 reviews is 0.51 points.
+    best = _trial(1, 0.18, 0.930, 30_000_000)
+    within = _trial(2, 0.20, 0.9252, 2_000_000)
+    outside = _trial(3, 0.19, 0.9245, 1_000_000)
+    larger = _trial(4, 0.19, 0.929, 5_000_000)
+    chosen = recommended([best, within, outside, larger], best, TrainConfig())
+    assert chosen.number == 2
+    assert recommended([best, outside], best, TrainConfig()).number == 1
