@@ -24,7 +24,6 @@ import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from functools import reduce
 from itertools import chain, repeat
 from operator import add, mul
 from typing import Iterable, NamedTuple
@@ -134,26 +133,30 @@ class Featurizer:
         Every word of the vocabulary gets an id from 1 (0 is any other word); an n-gram
         (w1..wn) is looked up by the key ((w1 * base + w2) * base + ...) in the table for n.
         """
-        split_terms = [term.split(" ") for term in self.vocabulary]
-        words = dict.fromkeys(chain.from_iterable(split_terms))
-        lengths = set(map(len, split_terms))
-        if "" in words or not lengths <= set(range(1, self.settings.ngram_max + 1)):
-            bad = next(t for t, w in zip(self.vocabulary, split_terms) if "" in w or len(w) > self.settings.ngram_max)
-            raise FeaturizerError(f"vocabulary term {bad!r} is not a 1..{self.settings.ngram_max}-gram")
+        # Built with whole-list C calls (one join and split per n, map, zip) rather than a
+        # Python loop per term: this runs on every Lambda cold start, for ~100k terms.
+        vocabulary, n_max = self.vocabulary, self.settings.ngram_max
+        spaces = list(map(str.count, vocabulary, repeat(" ")))
+        positions = {n: [i for i, s in enumerate(spaces) if s == n - 1] for n in range(1, n_max + 1)}
+        words_by_n = {n: " ".join(map(vocabulary.__getitem__, at)).split(" ") if at else []
+                      for n, at in positions.items()}
+        words = dict.fromkeys(chain.from_iterable(words_by_n.values()))
+        if "" in words or sum(map(len, positions.values())) != len(vocabulary):
+            bad = next(t for t in vocabulary if "" in t.split(" ") or t.count(" ") >= n_max)
+            raise FeaturizerError(f"vocabulary term {bad!r} is not a 1..{n_max}-gram")
         self._word_ids: dict[str, int] = {word: i for i, word in enumerate(words, 1)}
         self._base = base = len(words) + 1
-        ids = self._word_ids
+        word_id = self._word_ids.__getitem__
         self._unigram_ids = [-1] * base
-        for index, term in enumerate(split_terms):
-            if len(term) == 1:
-                self._unigram_ids[ids[term[0]]] = index
-        self._ngram_ids: list[dict[int, int]] = [{} for _ in range(self.settings.ngram_max + 1)]
-        for n in range(2, self.settings.ngram_max + 1):
-            self._ngram_ids[n] = {
-                (ids[t[0]] * base + ids[t[1]] if n == 2 else reduce(lambda key, w: key * base + ids[w], t, 0)): i
-                for i, t in enumerate(split_terms)
-                if len(t) == n
-            }
+        for wid, index in zip(map(word_id, words_by_n[1]), positions[1]):
+            self._unigram_ids[wid] = index
+        self._ngram_ids: list[dict[int, int]] = [{} for _ in range(n_max + 1)]
+        for n in range(2, n_max + 1):
+            flat = words_by_n[n]  # w1 w2 .. wn of each n-gram in turn
+            keys = list(map(word_id, flat[0::n]))
+            for k in range(1, n):
+                keys = list(map(add, map(mul, keys, repeat(base)), map(word_id, flat[k::n])))
+            self._ngram_ids[n] = dict(zip(keys, positions[n]))
 
     def __len__(self) -> int:
         return len(self.vocabulary)

@@ -155,3 +155,9 @@ def test_transform_matches_naive_ngram_counting(tokens: list[str], ngram_max: in
     expected = Counter(g for g in ngrams(tokens, ngram_max) if g in vocab)
     sparse = f.transform(" ".join(tokens))
     assert counts_by_term(f, sparse) == dict(expected)
+
+
+@pytest.mark.parametrize("term", ["too many words", "double  space", " leading", "trailing "])
+def test_terms_that_are_not_ngrams_of_the_settings_are_refused(term: str) -> None:
+    with pytest.raises(FeaturizerError, match="is not a 1..2-gram"):
+        Featurizer(FeaturizerSettings(ngram_max=2), ["good", term])
