@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, Fn, IgnoreMode, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, Duration, Fn, IgnoreMode, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -15,6 +15,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.config import Settings
+from infra.storage import removal_policy
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 offers
 POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the Powertools layers
@@ -55,7 +56,7 @@ class PredictApi(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, repo_root: Path, settings: Settings,
                  endpoint_name: str, endpoint_arn: str, featurizer_uri: str, featurizer_arn: str) -> None:
         super().__init__(scope, construct_id)
-        removal = RemovalPolicy.DESTROY if settings.destroy_on_delete else RemovalPolicy.RETAIN
+        removal = removal_policy(settings.destroy_on_delete)
 
         function_logs = logs.LogGroup(self, "FunctionLogs", retention=settings.log_retention,
                                       removal_policy=removal)

@@ -8,12 +8,13 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import IgnoreMode, RemovalPolicy
+from aws_cdk import IgnoreMode
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from infra.storage import private_bucket, removal_policy
 from lambda_fn.featurizer import Featurizer, FeaturizerError
 
 REQUIRED_FILES = ("model.onnx", "featurizer.json", "metrics.json", "model.tar.gz")
@@ -146,17 +147,12 @@ class ModelArtifacts(Construct):
                  access_logs: s3.IBucket, destroy_on_delete: bool,
                  log_retention: logs.RetentionDays) -> None:
         super().__init__(scope, construct_id)
-        removal = RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN
-        self.bucket = s3.Bucket(
-            self, "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
+        removal = removal_policy(destroy_on_delete)
+        self.bucket = private_bucket(
+            self, "Bucket", destroy_on_delete=destroy_on_delete,
             versioned=True,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="artifacts-bucket/",
-            removal_policy=removal,
-            auto_delete_objects=destroy_on_delete,
         )
         self._upload_logs = logs.LogGroup(self, "UploadLogs", retention=log_retention,
                                           removal_policy=removal)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import (Acknowledgment, App, CfnOutput, DefaultStackSynthesizer, RemovalPolicy, Stack,
+from aws_cdk import (Acknowledgment, App, CfnOutput, DefaultStackSynthesizer, Stack,
                      Validations)
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
@@ -16,6 +16,7 @@ from infra.batch import BatchTransform
 from infra.config import Settings
 from infra.endpoint import CANDIDATE, CURRENT, SentimentEndpoint, Variant
 from infra.monitoring import Monitoring
+from infra.storage import private_bucket
 from infra.website import Website
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,18 +34,12 @@ class SentimentStack(Stack):
         if settings.candidate_model_dir is not None:
             candidate = LocalArtifacts.read(_resolve(repo_root, settings.candidate_model_dir))
             artifacts.check_candidate(candidate)  # one featurizer for both, or no synth
-        removal = RemovalPolicy.DESTROY if settings.destroy_on_delete else RemovalPolicy.RETAIN
 
         # Server access logs of both buckets and CloudFront's standard logs land here.
         # CloudFront's standard logging writes with ACLs, hence object-writer ownership.
-        access_logs = s3.Bucket(
-            self, "AccessLogs",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
+        access_logs = private_bucket(
+            self, "AccessLogs", destroy_on_delete=settings.destroy_on_delete,
             object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
-            removal_policy=removal,
-            auto_delete_objects=settings.destroy_on_delete,
         )
         Validations.of(access_logs).acknowledge(Acknowledgment(
             id="AwsSolutions-S1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, IgnoreMode, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, IgnoreMode, Validations
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_logs as logs
@@ -13,6 +13,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra.artifacts import DEPLOYMENT_MEMORY_MB
+from infra.storage import private_bucket, removal_policy
 
 
 class WebsiteError(ValueError):
@@ -48,15 +49,10 @@ class Website(Construct):
         self.web_dir = web_dir
         self.destroy_on_delete = destroy_on_delete
 
-        self.bucket = s3.Bucket(
-            self, "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
+        self.bucket = private_bucket(
+            self, "Bucket", destroy_on_delete=destroy_on_delete,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="website-bucket/",
-            removal_policy=RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN,
-            auto_delete_objects=destroy_on_delete,
         )
         headers = cloudfront.ResponseHeadersPolicy(
             self, "SecurityHeaders",
@@ -117,5 +113,5 @@ class Website(Construct):
             memory_limit=DEPLOYMENT_MEMORY_MB,
             log_group=logs.LogGroup(
                 self, "PublishLogs", retention=log_retention,
-                removal_policy=RemovalPolicy.DESTROY if self.destroy_on_delete else RemovalPolicy.RETAIN),
+                removal_policy=removal_policy(self.destroy_on_delete)),
         )
