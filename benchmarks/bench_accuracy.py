@@ -47,8 +47,7 @@ def baselines(train_texts, y_train, test_texts, y_test) -> list[tuple[str, float
         results.append((name, float(np.mean(predicted == y_test)), time.perf_counter() - start))
 
     uni = CountVectorizer(max_features=5000)
-    xu_train, xu_test = uni.fit_transform(train_texts), None
-    xu_test = uni.transform(test_texts)
+    xu_train, xu_test = uni.fit_transform(train_texts), uni.transform(test_texts)
     run("multinomial NB, 5k unigram counts", lambda: MultinomialNB().fit(xu_train, y_train).predict(xu_test))
     run(
         "logistic regression, 5k binary unigrams",
