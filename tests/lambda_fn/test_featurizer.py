@@ -161,3 +161,128 @@ def test_transform_matches_naive_ngram_counting(tokens: list[str], ngram_max: in
 def test_terms_that_are_not_ngrams_of_the_settings_are_refused(term: str) -> None:
     with pytest.raises(FeaturizerError, match="is not a 1..2-gram"):
         Featurizer(FeaturizerSettings(ngram_max=2), ["good", term])
+
+
+# -- hostile input: linear time, no exception, one answer whatever the path ------------------
+import html  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+import unicodedata  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from lambda_fn import featurizer as featurizer_module  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Each is repeated to about n characters. The first four took 0.5-2.4 s at 50,000 characters
+# (quadratic in the length) before the tag search and the apostrophe stripping were made linear.
+HOSTILE_PATTERNS = [
+    "<", "'", "<a", "<!--", "a'''''''", "x '' ", "&", "&#", "&#9", "&#x", "&lt", "&a;", "&amp",
+    "<<>>", "\u0301\u0316", "a\u0301\u0316\u0301\u0316", "\ufdfa", "\u3300", "\ufb03 ", "\uff21",
+    "\u2019", "\u00e9<", "\u00e9'", "\u00e9<a", "\u00e9&#", "!?", "\u00e9" + "\u0316" * 40, "1 ",
+]
+
+
+def test_hostile_inputs_finish_in_linear_time() -> None:
+    """A liveness check, not a timing one: each input is 1,000,000 characters, 20 times the API's
+    limit, which a linear featurizer handles in well under a second and the quadratic one of
+    before needed about an hour for; the generous timeout only catches the second case."""
+    script = textwrap.dedent(f"""
+        from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+        f = Featurizer(FeaturizerSettings(min_df=1), ["a", "x", "a x", "1"])
+        for pattern in {HOSTILE_PATTERNS!r}:
+            print(repr(pattern), flush=True)
+            f.transform((pattern * (1_000_000 // len(pattern) + 1))[:1_000_000])
+        print("done")
+    """)
+    try:
+        run = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=300)
+    except subprocess.TimeoutExpired as exc:
+        last = (exc.stdout or b"").decode().strip().splitlines()[-1:]
+        pytest.fail(f"the featurizer did not finish {last} * 1,000,000 characters within 300 s")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "done"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("&#" + "9" * 4301, []),  # past Python's int-string digit limit: U+FFFD, as html.unescape says
+    ("&#" + "9" * 4301 + ";ok", ["ok"]),
+    ("&#" + "0" * 5000 + "65; b", ["a", "b"]),  # leading zeros: still the letter A
+    ("&#00000065;", ["a"]),
+    ("&#1114111;x &#1114112;y", ["x", "y"]),
+    ("&#x" + "f" * 5000 + ";z", ["z"]),
+])
+def test_long_character_references_decode_as_html_says(featurizer: Featurizer, text: str,
+                                                       expected: list[str]) -> None:
+    assert tokenize(text) == expected
+    featurizer.transform(text)  # no ValueError
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("&lt;b&gt;bold&lt;/b&gt; ok", ["b", "bold", "b", "ok"]),
+    ("&lt;b&gt;bold&lt;/b&gt; ok \u00e9", ["b", "bold", "b", "ok", "\u00e9"]),  # once stripped twice
+    ("\u210c\U0001d400 \u2167", ["ha", "viii"]),  # NFKC before lowering: no capital letter survives
+    ("a" + "'" * 100 + " " + "'" * 100 + "b", ["a", "b"]),
+    ("\u00e9" + "a" + "'" * 100, ["\u00e9a"]),
+])
+def test_both_paths_give_one_answer(text: str, expected: list[str]) -> None:
+    assert tokenize(text) == expected
+
+
+def plain_tokens(text: str) -> list[str]:
+    """The featurizer's cleaning and tokenizing written as plainly as possible (slow on long text)."""
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = re.sub(r"&#[0-9]+", lambda m: "&#" + (m.group()[2:].lstrip("0") or "0")[:8], text)
+    text = html.unescape(text)
+    limit = 2 * len(text) + 100
+    run = re.compile(r"(?<![^\w\s])[^\w\s]{31,}")
+    text = run.sub(lambda m: "\u034f".join(m.group()[i:i + 30] for i in range(0, len(m.group()), 30)), text)
+    text = unicodedata.normalize("NFKC", text)[:limit].lower()
+    text = re.sub("[\u0300-\u036f]", "", text)
+    for apostrophe in "\u2019\u2018\u02bc":
+        text = text.replace(apostrophe, "'")
+    return re.findall(r"[^\W_]+(?:'+[^\W_]+)*", text)
+
+
+MARKUP = ["<", ">", "<b>", "</i>", "<br />", "&", "#", ";", "&lt;", "&gt;", "&lt;i&gt;", "&amp;", "&amp", "&#39;", "&#x27;",
+          "&#0065;", "&#" + "9" * 12, "&eacute;", "&nbsp;", "'", "\u2019", "\u02bc", " ", "\n", "\u0301",
+          "\u0316", "\u034f", "\ufdfa", "\ufb01", "\uff21", "\u0130", "\u00df", "\u2167", "_", "-"]
+hostile_text = st.lists(st.one_of(st.text(max_size=8), st.sampled_from(MARKUP)), max_size=25).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(hostile_text)
+def test_tokenize_matches_the_plain_definition_on_any_text(text: str) -> None:
+    assert tokenize(text) == plain_tokens(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(hostile_text)
+def test_the_ascii_and_unicode_paths_agree(text: str) -> None:
+    """Appending a non-ASCII word moves any text onto the unicode path; the rest must not change."""
+    tokens = tokenize(text)
+    assert tokenize(text + " \u00e9") == tokens + ["\u00e9"]
+    assert all(token == token.lower() for token in tokens)
+
+
+def test_every_combining_mark_is_neither_word_nor_space() -> None:
+    """_LONG_SYMBOL_RUN finds runs of marks as runs of characters that are neither."""
+    word_or_space = re.compile(r"[\w\s]")
+    marks = [chr(c) for c in range(0x110000) if unicodedata.combining(chr(c))]
+    assert marks and not [hex(ord(m)) for m in marks if word_or_space.match(m)]
+
+
+def test_normalizing_in_pieces_equals_normalizing_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(featurizer_module, "NFKC_PIECE", 64)
+    words = ["cafe\u0301", "\ufb01lm", "\uff26\uff35\uff2c\uff2c", "\u1100\u1161", "n\u0303o", "plain", "\u00e9"]
+    text = " ".join(words[i % len(words)] for i in range(2_000))
+    assert featurizer_module._nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_expansion_is_capped_at_twice_the_length() -> None:
+    text = "\ufdfa" * 10_000  # 18 characters each under NFKC
+    assert len(clean(text)) == 2 * len(text) + featurizer_module.EXPANSION_SLACK
+    assert clean("\ufdfa") == unicodedata.normalize("NFKC", "\ufdfa")  # short texts expand in full
