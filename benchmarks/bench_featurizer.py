@@ -5,6 +5,12 @@ Baselines, measured in the same run on the same reviews:
 - the course's preprocessing (BeautifulSoup HTML strip, regex, stopwords, Porter stemmer).
   NLTK's stopword list needs a download, so scikit-learn's English stopword list stands in.
 
+Hostile input: the slowest of a set of hostile 50,000-character texts (markup, apostrophes,
+entities, long digit runs, combining marks, characters that NFKC expands), each against a normal
+50,000-character review (IMDB test reviews joined, as they come: 9% of them hold a non-ASCII
+character, so such a text takes the unicode path) in the same run. Target: <= 3x. The same
+against an ASCII-only normal review is shown too.
+
     python -m benchmarks.bench_featurizer [--model-dir artifacts] [--data PATH] [--reviews 2000]
 """
 
@@ -76,9 +82,67 @@ def report(results: list[tuple[str, float]], n: int) -> str:
     return "\n".join(lines)
 
 
+REVIEW_CHARS = 50_000  # the API's limit per review
+HOSTILE_TARGET = 3.0
+# Each is repeated to REVIEW_CHARS characters.
+HOSTILE_PATTERNS = {
+    "`<` (an unclosed tag)": "<", "`'`": "'", "`<a`": "<a", "`<!--`": "<!--", "`<<>>`": "<<>>",
+    "`a` and 49,999 `'`": None, "`x '' `": "x '' ", "`&`": "&", "`&#`": "&#", "`&#9`": "&#9",
+    "`&a;` (not an entity)": "&a;", "`&lt`": "&lt", "`&amp;`": "&amp;",
+    "`&#` and 4,301 `9` (the digit limit)": "&#" + "9" * 4301 + ";",
+    "combining marks `\\u0301\\u0316`": "\u0301\u0316", "`a` + marks": "a\u0301\u0316\u0301\u0316",
+    "`\\ufdfa` (NFKC: 18 characters)": "\ufdfa", "`\\u3300` (NFKC: 4 katakana)": "\u3300",
+    "`\\ufb03 ` (ligature)": "\ufb03 ", "`\\uff21 ` (full width)": "\uff21 ", "`é<`": "\u00e9<",
+    "`é'`": "\u00e9'", "`é&#`": "\u00e9&#", "`a ` (25,000 words)": "a ", "`é ` (25,000 words)": "\u00e9 ",
+    "`ab cd ` (bigrams)": "ab cd ",
+}
+
+
+def hostile_texts() -> dict[str, str]:
+    texts = {}
+    for name, pattern in HOSTILE_PATTERNS.items():
+        texts[name] = ("a" + "'" * (REVIEW_CHARS - 1) if pattern is None
+                       else (pattern * (REVIEW_CHARS // len(pattern) + 1))[:REVIEW_CHARS])
+    return texts
+
+
+def best_ms(fn: Callable[[str], object], text: str, rounds: int = 5) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn(text)
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3
+
+
+def run_hostile(featurizer: Featurizer, reviews: list[str]) -> str:
+    normal = " ".join(reviews)[:REVIEW_CHARS]
+    ascii_normal = " ".join(r for r in reviews if r.isascii())[:REVIEW_CHARS]
+    if len(normal) < REVIEW_CHARS or len(ascii_normal) < REVIEW_CHARS:
+        raise ValueError(f"need more than {REVIEW_CHARS:,} characters of reviews; pass a larger --reviews")
+    base, ascii_base = best_ms(featurizer.transform, normal), best_ms(featurizer.transform, ascii_normal)
+    rows = sorted(((best_ms(featurizer.transform, text), name) for name, text in hostile_texts().items()),
+                  reverse=True)
+    slowest, slowest_name = rows[0]
+    met = "met" if slowest / base <= HOSTILE_TARGET else "**not met**"
+    lines = [
+        f"Hostile input: {len(rows)} texts of {REVIEW_CHARS:,} characters, each timed as one "
+        "Featurizer.transform call (best of 5), against a normal review of the same length: IMDB test "
+        f"reviews joined ({base:.2f} ms; an ASCII-only one: {ascii_base:.2f} ms).",
+        "",
+        f"Slowest: {slowest_name}, {slowest:.2f} ms = **{slowest / base:.2f}×** the normal review "
+        f"(target <= {HOSTILE_TARGET:g}×: {met}); {slowest / ascii_base:.2f}× the ASCII-only one.",
+        "",
+        "| hostile text | ms | × normal review | × ASCII-only review |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += [f"| {name} | {ms:.2f} | {ms / base:.2f}× | {ms / ascii_base:.2f}× |" for ms, name in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> str:
     featurizer, reviews = setup(parser(__doc__).parse_args(argv))
-    text = report(run(featurizer, reviews), len(reviews))
+    text = report(run(featurizer, reviews), len(reviews)) + "\n\n" + run_hostile(featurizer, reviews)
     print(text)
     return text
 
