@@ -12,7 +12,13 @@ signs the request and parses the answer, which is what the function pays per cal
 top of SageMaker's own latency. JSON log lines go to /dev/null. The baseline is
 ``Featurizer.transform`` alone on the same reviews.
 
-Targets: cold init (import + featurizer load) <= 300 ms; warm, endpoint call excluded, <= 1 ms per review.
+Hostile requests: for each hostile text of ``bench_featurizer`` (markup, apostrophes, entities,
+marks, NFKC expansions), the largest requests that pass the API's limits (1 MiB body, 100 reviews,
+50,000 characters each): 50,000-character reviews as many as fit, and 100 reviews as long as fit,
+through the handler with the endpoint call stubbed.
+
+Targets: cold init (import + featurizer load) <= 300 ms; warm, endpoint call excluded, <= 1 ms per
+review; no request within the limits over 1 s in the handler.
 
     python -m benchmarks.bench_lambda [--model-dir artifacts] [--data PATH] [--reviews 2000]
 """
@@ -165,6 +171,66 @@ def warm(featurizer_path: Path, featurizer: Any, reviews: list[str]) -> dict[str
     }
 
 
+def limit_filling_bodies(text: str) -> dict[str, str]:
+    """The largest JSON bodies of ``text`` that pass the API's limits: long reviews, and many."""
+    from lambda_fn.validation import MAX_BODY_BYTES, MAX_REVIEWS
+
+    def body(review: str, count: int) -> str:
+        return json.dumps({"reviews": [review] * count}, ensure_ascii=False)
+
+    def size(review: str, count: int) -> int:
+        return len(body(review, count).encode())
+
+    long_count = min(MAX_REVIEWS, int(MAX_BODY_BYTES // (size(text, 1) - size("", 0))))
+    chars = int(len(text) * (MAX_BODY_BYTES / MAX_REVIEWS) / (size(text, 1) - size("", 0)))
+    while size(text[:chars], MAX_REVIEWS) > MAX_BODY_BYTES:
+        chars -= 100
+    short = text[:chars]
+    bodies = {f"{long_count} x {len(text):,} chars": body(text, long_count),
+              f"{MAX_REVIEWS} x {len(short):,} chars": body(short, MAX_REVIEWS)}
+    for name, value in bodies.items():
+        assert len(value.encode()) <= MAX_BODY_BYTES, name
+    return bodies
+
+
+def hostile(featurizer_path: Path) -> list[tuple[float, str]]:
+    """Milliseconds in the handler (endpoint stubbed, best of 3) of each hostile request, slowest first."""
+    from benchmarks.bench_featurizer import hostile_texts
+    from lambda_fn import endpoint
+    from lambda_fn.handler import lambda_handler
+
+    os.environ.update(ENV, FEATURIZER_URI=str(featurizer_path))
+    context = type("Context", (), {
+        "function_name": "bench", "memory_limit_in_mb": 1024, "aws_request_id": "r",
+        "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
+    })
+    template = json.loads(SAMPLE_EVENT.read_text())
+    stub = StubClient()
+    endpoint.sagemaker_runtime = lambda: stub
+    rows = []
+    for name, text in hostile_texts().items():
+        for shape, body in limit_filling_bodies(text).items():
+            stub.body = answer(len(json.loads(body)["reviews"]))
+            event = {**template, "body": body}
+            best = float("inf")
+            for _ in range(3):
+                start = time.perf_counter()
+                status = lambda_handler(event, context)["statusCode"]
+                best = min(best, time.perf_counter() - start)
+            assert status == 200, (name, shape, status)
+            rows.append((best * 1e3, f"{name}, {shape}"))
+    return sorted(rows, reverse=True)
+
+
+def report_hostile(rows: list[tuple[float, str]]) -> str:
+    slowest, name = rows[0]
+    met = "met" if slowest <= 1000 else "**not met**"
+    lines = [f"Hostile requests within the limits ({len(rows)}), through the handler, endpoint call stubbed "
+             f"(best of 3): slowest **{slowest:.0f} ms** ({name}); target <= 1,000 ms: {met}.", "",
+             "| slowest five | ms |", "| --- | ---: |"]
+    return "\n".join(lines + [f"| {row} | {ms:.0f} |" for ms, row in rows[:5]])
+
+
 def report(cold: dict[str, float], hot: dict[str, float], n: int, featurizer_source: str) -> str:
     init = cold["import"] + cold["featurizer"]
     ratio = lambda key: f"{hot[key] / hot['transform']:.2f}×"  # noqa: E731
@@ -206,7 +272,8 @@ def main(argv: list[str] | None = None) -> str:
             f"fitted on the training split ({featurizer.vocab_size:,} terms)"
         cold = cold_init(path)
         hot = warm(path, featurizer, reviews)
-    text = report(cold, hot, len(reviews), source)
+        worst = hostile(path)
+    text = report(cold, hot, len(reviews), source) + "\n\n" + report_hostile(worst)
     print(text)
     return text
 

@@ -47,7 +47,7 @@ _GRAPHEME_JOINER = "\u034f"  # a starter that blocks reordering; _COMBINING remo
 # the length of its input plus EXPANSION_SLACK characters, and made in pieces of about NFKC_PIECE
 # characters, so one review's work stays linear in its length whatever it holds.
 MAX_EXPANSION, EXPANSION_SLACK = 2, 100
-NFKC_PIECE = 4096
+NFKC_PIECE = 512
 _APOSTROPHES = ("\u2019", "\u2018", "\u02bc")
 # The ASCII fast path: one bytes.translate lowercases letters and blanks out everything that
 # cannot be part of a token; it gives exactly what _TOKEN finds, several times faster.
