@@ -7,12 +7,24 @@ Lines (``{"review": "..."}``), from a local path, an ``s3://bucket/key`` URI or 
 It streams: records are read, featurized and scored ``--batch-size`` at a time and written
 straight out, so memory stays flat however long the input is. Every input record gets exactly
 one output line, in order; a record that cannot be scored (blank, invalid JSON or UTF-8, a
-missing or non-string field) gets ``{"line": n, "error": "..."}`` and the run goes on.
+missing or non-string field, a line or CSV field over ``MAX_RECORD_CHARS`` characters) gets
+``{"line": n, "error": "..."}`` and the run goes on. An oversized line is skipped in pieces,
+never held whole. A byte order mark at the start of any line is dropped (files joined with cat).
+
+Before the model loads or the input is read, the destinations are checked: S3 URIs against
+S3's bucket-name rules and key length; a local output must not be the input (same resolved
+path or the same inode, through symlinks and hard links, stdin and stdout included), nor the
+model's files, nor a directory, block device or socket. A local output is written to a unique
+hidden temporary file in its own folder (through a symlink: the folder of the file it points
+to), synced and renamed over it on success, and removed on failure; a FIFO or character
+device output is written into directly. An S3 output is written to a local temporary file
+and uploaded when complete (an interrupted multipart upload is aborted).
 
 Exit codes: 0 every record scored; 3 finished, but some records are error records;
-2 unusable arguments, model directory or input (nothing written); 1 the run failed part-way
-(an I/O or S3 error) and 130 interrupted: no output file or object is left behind (stdout
-may hold the results written so far).
+2 unusable arguments, model directory, input or output (nothing written); 1 the run failed
+part-way (an I/O or S3 error); 128 + the signal number when interrupted by SIGINT (130, Ctrl-C),
+SIGTERM (143) or SIGHUP (129). After 1 or a signal no output file or object is left behind
+(stdout, a FIFO or a device may hold the results written so far).
 """
 
 from __future__ import annotations
@@ -23,8 +35,11 @@ import io
 import json
 import os
 import re
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,16 +49,26 @@ from typing import IO, BinaryIO, Callable, Iterable, Iterator, NamedTuple, TextI
 
 from tqdm import tqdm
 
-from serving.model import ArtifactError, Model
+from serving.model import FEATURIZER_FILE, MODEL_FILE, ArtifactError, Model
 
 FORMATS = ("text", "csv", "jsonl")
 EXTENSIONS = {".txt": "text", ".text": "text", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_FIELDS = ("review", "text")  # the text column / JSON field, when --text-column is not given
 JSONL_CONTENT_TYPE = "application/jsonlines"
-# The csv module refuses fields over 128 Ki characters by default; a review may be longer, but
-# a field of millions of characters is a broken file, not a review, and would cost memory.
-MAX_CSV_FIELD_CHARS = 1 << 24
+# One limit for a record in every format: a text or JSON Lines line, a CSV line or field. A review
+# may be long (the csv module's default of 128 Ki characters is too little), but a record of
+# millions of characters is a broken file, not a review; it becomes an error record and is read
+# past in pieces of at most _SKIP_CHARS, never held whole.
+MAX_RECORD_CHARS = 1 << 24
+_SKIP_CHARS = 1 << 16
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RECORD_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+INTERRUPTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each cleans up; exit 128 + its number
+# S3 general purpose bucket names (the rules AWS documents); directory buckets and access
+# point aliases follow the same character rules.
+_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-")
+MAX_KEY_BYTES = 1024
 # Bytes that are not UTF-8 are decoded to lone surrogates (errors="surrogateescape"), so one
 # bad record becomes an error record instead of stopping the whole stream.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -53,6 +78,21 @@ _JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", type(None)
 
 class UsageError(Exception):
     """Arguments, model directory or input that cannot be used; nothing has been written."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived; unwinding removes any partial output."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class RecordTooLong(Exception):
+    """A line longer than MAX_RECORD_CHARS; it has been read past, not kept."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"longer than {limit:,} characters (the limit for one record); skipped")
 
 
 class Invalid(NamedTuple):
@@ -66,10 +106,35 @@ Record = str | Invalid
 
 # -- input ---------------------------------------------------------------------------------------
 def split_s3(uri: str) -> tuple[str, str]:
+    """``(bucket, key)`` of an ``s3://bucket/key`` URI, or UsageError naming the rule it breaks."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key or key.endswith("/"):
         raise UsageError(f"{uri} is not an S3 object URI; expected s3://bucket/key")
+    if problem := _bucket_problem(bucket):
+        raise UsageError(f"{uri}: the bucket name {bucket!r} {problem}")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UsageError(f"{uri}: the key is not valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise UsageError(f"{uri}: the key is {size:,} bytes long; at most {MAX_KEY_BYTES:,} (UTF-8)")
     return bucket, key
+
+
+def _bucket_problem(bucket: str) -> str | None:
+    if not _BUCKET_CHARS.fullmatch(bucket):
+        return "may hold only lowercase letters, digits, dots and hyphens"
+    if not 3 <= len(bucket) <= 63:
+        return f"must be 3 to 63 characters long, not {len(bucket)}"
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return "must begin and end with a letter or digit"
+    if ".." in bucket:
+        return "must not hold two adjacent dots"
+    if _IP_ADDRESS.fullmatch(bucket):
+        return "must not be an IP address"
+    if prefix := next((p for p in _RESERVED_BUCKET_PREFIXES if bucket.startswith(p)), None):
+        return f"must not begin with {prefix!r} (reserved by AWS)"
+    return None
 
 
 class _Counting(io.RawIOBase):
@@ -115,7 +180,8 @@ def open_input(uri: str, s3_client=None) -> tuple[_Counting, int | None]:
         source: BinaryIO = open(uri, "rb")
     except OSError as exc:
         raise UsageError(f"cannot read {uri}: {exc.strerror or exc}") from None
-    return _Counting(source), os.fstat(source.fileno()).st_size
+    info = os.fstat(source.fileno())
+    return _Counting(source), info.st_size if stat.S_ISREG(info.st_mode) else None  # a FIFO has no size
 
 
 def _check_text(text: str) -> Record:
@@ -127,18 +193,74 @@ def _check_text(text: str) -> Record:
     return text
 
 
+class _Lines:
+    """The lines of ``stream``, none ever read whole if longer than ``limit`` characters.
+
+    Each call asks the stream for at most ``limit + 2`` characters (room for ``\\r\\n``); a line
+    that does not end within them is read past in pieces of at most as many and raises
+    RecordTooLong, after which iteration goes on with the next line. So no string longer than
+    ``limit + 2`` characters is ever held, whatever the input. ``universal``: lines also end at
+    a lone ``\\r`` (the stream was opened with ``newline=""``, as csv wants). A byte order mark
+    at the start of a line is dropped.
+    """
+
+    def __init__(self, stream: TextIO, limit: int, universal: bool = False):
+        self.stream, self.limit, self.universal = stream, limit, universal
+        self._cut_after_cr = False  # the last piece ended in "\r" at the size cut: its "\n" may follow
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def _read(self, size: int) -> str:
+        piece = self.stream.readline(size)
+        if self._cut_after_cr and piece == "\n":  # the rest of a "\r\n" the size limit split
+            piece = self.stream.readline(size)
+        self._cut_after_cr = self.universal and len(piece) == size and piece.endswith("\r")
+        return piece
+
+    def _ended(self, piece: str) -> bool:
+        return piece.endswith("\n") or (self.universal and piece.endswith("\r"))
+
+    def __next__(self) -> str:
+        size = self.limit + 2
+        line = self._read(size)
+        if not line:
+            raise StopIteration
+        if len(line) == size and not self._ended(line):  # longer than the limit: read past the rest
+            while (piece := self._read(min(size, _SKIP_CHARS))) and not self._ended(piece):
+                pass
+            raise RecordTooLong(self.limit)
+        line = line.removeprefix("\ufeff")
+        if len(line.removesuffix("\n").removesuffix("\r")) > self.limit:
+            raise RecordTooLong(self.limit)
+        return line
+
+
+def _lines(stream: TextIO) -> Iterator[str | Invalid]:
+    """Lines without their ending (``\\n`` only, a ``\\r`` before it dropped); an Invalid for one too long."""
+    lines = _Lines(stream, MAX_RECORD_CHARS)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except RecordTooLong as exc:
+            yield Invalid(str(exc))
+            continue
+        yield line.removesuffix("\n").removesuffix("\r")
+
+
 def text_records(stream: TextIO) -> Iterator[Record]:
     """One review per line; lines end at ``\\n`` only (a review may hold U+2028 and friends)."""
-    for line in stream:
-        yield _check_text(line.removesuffix("\n").removesuffix("\r"))
+    for line in _lines(stream):
+        yield line if isinstance(line, Invalid) else _check_text(line)
 
 
 def jsonl_records(stream: TextIO, field: str | None) -> Iterator[Record]:
     """One JSON object per line; the review is in ``field``, else in "review" or "text"."""
-    for line in stream:
-        line = line.removesuffix("\n").removesuffix("\r")
-        if isinstance(checked := _check_text(line), Invalid):
-            yield checked
+    for line in _lines(stream):
+        if isinstance(line, Invalid) or isinstance(checked := _check_text(line), Invalid):
+            yield line if isinstance(line, Invalid) else checked
             continue
         try:
             doc = json.loads(line)
@@ -166,11 +288,16 @@ def _json_type(value: object) -> str:
 def csv_records(stream: TextIO, column: str | None) -> Iterator[Record]:
     """CSV with a header row; quoted fields may span lines (a record, not a line, is one review).
 
-    The header is read now, so a missing column is a UsageError before anything is scored.
+    The stream must be opened with ``newline=""``. The header is read now, so a missing column
+    is a UsageError before anything is scored.
     """
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD_CHARS))
-    reader = csv.reader(stream)
-    header = next(reader, None)
+    limit = MAX_RECORD_CHARS
+    csv.field_size_limit(limit)
+    reader = csv.reader(_Lines(stream, limit, universal=True))
+    try:
+        header = next(reader, None)
+    except (csv.Error, RecordTooLong) as exc:
+        raise UsageError(f"the CSV header cannot be read: {_csv_problem(exc, limit)}") from None
     if header is None:  # empty input: empty output
         return iter(())
     wanted = (column,) if column else DEFAULT_FIELDS
@@ -178,17 +305,23 @@ def csv_records(stream: TextIO, column: str | None) -> Iterator[Record]:
     if index is None:
         raise UsageError(f"the CSV header has no column {' or '.join(map(repr, wanted))}; its columns are "
                          f"{', '.join(map(repr, header)) or '(none)'}; choose one with --text-column")
-    return _csv_rows(reader, index, header[index])
+    return _csv_rows(reader, index, header[index], limit)
 
 
-def _csv_rows(reader: Iterator[list[str]], index: int, name: str) -> Iterator[Record]:
+def _csv_problem(exc: Exception, limit: int) -> str:
+    if isinstance(exc, RecordTooLong) or "field larger than field limit" in str(exc):
+        return str(RecordTooLong(limit))
+    return f"not valid CSV: {exc}"
+
+
+def _csv_rows(reader: Iterator[list[str]], index: int, name: str, limit: int) -> Iterator[Record]:
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            yield Invalid(f"not valid CSV: {exc}")
+        except (csv.Error, RecordTooLong) as exc:
+            yield Invalid(_csv_problem(exc, limit))
             continue
         if not row:
             yield Invalid("blank: no review text")
@@ -218,25 +351,87 @@ def infer_format(uri: str) -> str:
 
 
 # -- output --------------------------------------------------------------------------------------
-def check_output(uri: str) -> None:
-    """Refuse an output location that cannot work, before the model loads."""
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)  # through symlinks
+    except OSError:
+        return None
+
+
+def _same_file(a: os.stat_result | None, b: os.stat_result | None) -> bool:
+    return a is not None and b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def check_output(uri: str, model_dir: str | Path) -> None:
+    """Refuse an output location that cannot work or would destroy a file we read, before the
+    model loads or the input is read."""
+    if uri == "-":
+        return
     if uri.startswith("s3://"):
         split_s3(uri)
-    elif uri != "-":
-        parent = Path(uri).resolve().parent
-        if not parent.is_dir():
-            raise UsageError(f"cannot write {uri}: the directory {parent} does not exist")
-        if Path(uri).is_dir():
-            raise UsageError(f"cannot write {uri}: it is a directory")
+        return
+    if uri.endswith("/"):
+        raise UsageError(f"cannot write {uri}: it is a directory")
+    target = Path(os.path.realpath(uri))
+    if not target.parent.is_dir():
+        raise UsageError(f"cannot write {uri}: the directory {target.parent} does not exist")
+    info = _stat(str(target))
+    if info is not None:
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a block device" if stat.S_ISBLK(info.st_mode)
+                else "a socket" if stat.S_ISSOCK(info.st_mode) else None)
+        if kind:
+            raise UsageError(f"cannot write {uri}: it is {kind}")
+    for name in (MODEL_FILE, FEATURIZER_FILE):
+        model_file = Path(model_dir, name)
+        if target == Path(os.path.realpath(model_file)) or _same_file(info, _stat(str(model_file))):
+            raise UsageError(f"cannot write {uri}: it is the model's {name}; choose another --output")
+
+
+def check_not_the_input(input_uri: str, source: "_Counting", output_uri: str) -> None:
+    """Refuse an output that is the input: the same S3 object, or the same file by resolved path
+    or by device and inode (symlinks, hard links, stdin or stdout redirected to it)."""
+    if input_uri.startswith("s3://") or output_uri.startswith("s3://"):
+        if input_uri.startswith("s3://") and output_uri.startswith("s3://") \
+                and split_s3(input_uri) == split_s3(output_uri):
+            raise UsageError(f"--output {output_uri} is the input object; choose another --output")
+        return
+    try:
+        read = os.fstat(source.source.fileno())
+    except (AttributeError, OSError, ValueError):
+        return  # not a file descriptor
+    if not stat.S_ISREG(read.st_mode):
+        return  # a terminal, pipe or FIFO can be read from and written to at once
+    if output_uri == "-":
+        try:
+            written = os.fstat(sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return  # stdout replaced by an object with no descriptor (a test's capture)
+        same = _same_file(read, written)
+    else:
+        same = _same_file(read, _stat(output_uri)) or (
+            input_uri != "-" and os.path.realpath(input_uri) == os.path.realpath(output_uri))
+    if same:
+        shown = "stdout" if output_uri == "-" else output_uri
+        raise UsageError(f"the output {shown} is the input file{'' if input_uri == '-' else f' {input_uri}'}: "
+                         "it would be overwritten; choose another --output")
+
+
+def _default_mode() -> int:
+    """What ``open(path, "w")`` gives a new file: 0o666 less the umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextmanager
 def open_output(uri: str, s3_client=None) -> Iterator[TextIO]:
     """A text stream whose content appears at ``uri`` only when the block completes.
 
-    A local file is written to ``<uri>.tmp``, synced and renamed; an S3 object is written to a
-    local temporary file and uploaded with ``upload_file`` (multipart, flat memory). On an
-    exception the partial file is deleted, so a half-written output never looks complete.
+    A local file is written to a unique hidden temporary file beside it (``mkstemp`` in the
+    folder of the file a symlink points to), synced and renamed over it; an S3 object is written
+    to a local temporary file and uploaded with ``upload_file`` (multipart, flat memory). On an
+    exception the partial file is deleted, so a half-written output never looks complete. A FIFO
+    or a character device (``/dev/null``, a terminal) cannot be replaced and is written directly.
     """
     if uri == "-":
         yield sys.stdout
@@ -255,15 +450,29 @@ def open_output(uri: str, s3_client=None) -> Iterator[TextIO]:
             except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
                 raise OSError(f"uploading the output to {uri} failed: {exc}") from exc
         return
-    tmp_path = Path(uri + ".tmp")
+    target = os.path.realpath(uri)
+    info = _stat(target)
+    if info is not None and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
+        with open(target, "w", encoding="utf-8") as direct:
+            yield direct
+        return
+    folder, name = os.path.split(target)
     try:
-        with open(tmp_path, "w", encoding="utf-8") as tmp:
+        fd, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot write {uri}: cannot create a file in {folder}: {exc.strerror or exc}") from None
+    renamed = False
+    try:
+        os.fchmod(fd, _default_mode())
+        with open(fd, "w", encoding="utf-8") as tmp:
             yield tmp
             tmp.flush()
             os.fsync(tmp.fileno())
-        os.replace(tmp_path, uri)
+        os.replace(tmp_path, target)
+        renamed = True
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if not renamed:
+            Path(tmp_path).unlink(missing_ok=True)
 
 
 # -- scoring -------------------------------------------------------------------------------------
@@ -334,18 +543,50 @@ def _stdout_closed() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """Turn SIGINT, SIGTERM or SIGHUP into Interrupted; further ones are ignored while it unwinds."""
+    for sig in INTERRUPTING:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C (so the partial output is removed), in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _interrupt) for sig in INTERRUPTING}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    say = lambda message: print(f"serving.batch: {message}", file=sys.stderr)  # noqa: E731
-    s3_client = None
-    if args.input.startswith("s3://") or args.output.startswith("s3://"):
-        import boto3
+    with _signals_interrupt():
+        return _run(args)
 
-        s3_client = boto3.client("s3")
+
+def _run(args: argparse.Namespace) -> int:
+    def say(message: str) -> None:  # an argument may hold undecodable bytes (surrogates): show them escaped
+        print(f"serving.batch: {message}".encode("utf-8", "backslashreplace").decode(), file=sys.stderr)
+
+    not_written = "" if args.output == "-" else f"; {args.output} not written"
+    s3_client = None
     try:  # everything that can be refused is checked before anything is written
-        check_output(args.output)
+        if args.input.startswith("s3://"):
+            split_s3(args.input)
+        check_output(args.output, args.model_dir)
+        if args.input.startswith("s3://") or args.output.startswith("s3://"):
+            import boto3
+
+            s3_client = boto3.client("s3")
         source, size = open_input(args.input, s3_client)
         with source:
+            check_not_the_input(args.input, source, args.output)
             items = records(source, args.format, args.text_column)
             model = Model.load(args.model_dir)
             started = time.perf_counter()
@@ -365,11 +606,12 @@ def main(argv: list[str] | None = None) -> int:
         say("the output was closed before every record was written")
         return EXIT_FAILED
     except OSError as exc:
-        say(f"failed: {exc}" + ("" if args.output == "-" else f"; {args.output} not written"))
+        say(f"failed: {exc}{not_written}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        say("interrupted" + ("" if args.output == "-" else f"; {args.output} not written"))
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        say(f"interrupted by {signal.Signals(signum).name}{not_written}")
+        return 128 + signum
     seconds = time.perf_counter() - started
     say(f"{summary.records:,} records, {summary.errors:,} errors in {seconds:.1f} s "
         f"({summary.records / max(seconds, 1e-9):,.0f} reviews/s); model {model.version}; "

@@ -123,11 +123,11 @@ def test_csv_bad_records_get_error_records(run):
 
 def test_csv_long_fields_are_read_and_one_over_the_limit_is_an_error_record(run):
     long = "superb " * 30_000  # 210k characters: over the csv module's default 128 Ki limit
-    too_long = "x" * (batch.MAX_CSV_FIELD_CHARS + 1)
+    too_long = "x" * (batch.MAX_RECORD_CHARS + 1)
     code, results, _ = run("reviews.csv", f'review\n"{long}\n{long}"\n{too_long}\ngood\n')
     assert code == 3 and len(results) == 3
     assert_scored(results[0], 1, long)
-    assert results[1] == {"line": 2, "error": f"not valid CSV: field larger than field limit ({1 << 24})"}
+    assert results[1] == {"line": 2, "error": "longer than 16,777,216 characters (the limit for one record); skipped"}
     assert_scored(results[2], 3, "good")
 
 
@@ -242,9 +242,9 @@ def test_crash_part_way_leaves_the_previous_output_untouched(model, tmp_path, mo
     code = main(["--model-dir", str(model), "--input", str(source), "--output", str(out),
                  "--batch-size", "5"])
     assert code == 130 and calls == [5, 5]
-    assert f"interrupted; {out} not written" in capsys.readouterr().err
+    assert f"interrupted by SIGINT; {out} not written" in capsys.readouterr().err
     assert out.read_text() == "previous complete output\n"
-    assert not Path(f"{out}.tmp").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"reviews.txt", "scores.jsonl"}  # no temporary file
 
 
 # -- progress ------------------------------------------------------------------------------------
