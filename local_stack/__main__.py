@@ -2,7 +2,10 @@
 
 Checks the artifacts and the port, starts the model server on a free port, points the real
 Lambda handler at it (boto3's ``sagemaker-runtime`` client, endpoint URL overridden), serves
-the page and the API on HOST:PORT, and stops everything on Ctrl-C or SIGTERM.
+the page and the API on HOST:PORT, and stops everything on Ctrl-C or SIGTERM. A model server
+that dies is restarted on the same port (``--max-restarts`` in ``--restart-window`` seconds,
+waiting ``--restart-backoff`` seconds, doubled each time); past that budget the stack stops
+with exit code 1 and the reason.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import os
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 from werkzeug.serving import make_server
 
 from lambda_fn.featurizer import Featurizer, FeaturizerError
 from local_stack.gateway import LocalGateway
-from local_stack.model_server import REPO_ROOT, ModelServer, ModelServerError, free_port
+from local_stack.model_server import (REPO_ROOT, ModelServer, ModelServerError, RestartPolicy, Supervisor,
+                                      free_port)
 
 WEB_DIR = REPO_ROOT / "web"
 REQUIRED_ARTIFACTS = ("model.onnx", "featurizer.json")
@@ -41,7 +46,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="model server worker processes (default: 1, plenty for one person's page)")
     parser.add_argument("--startup-timeout", type=float, default=120.0,
                         help="seconds to wait for the model server's /ping (default: 120)")
-    return parser.parse_args(argv)
+    defaults = RestartPolicy()
+    parser.add_argument("--max-restarts", type=int, default=defaults.max_restarts,
+                        help="restart a model server that dies at most this many times in --restart-window "
+                             f"seconds, then stop with an error (0: never; default: {defaults.max_restarts})")
+    parser.add_argument("--restart-window", type=float, default=defaults.window_s,
+                        help=f"seconds over which restarts are counted (default: {defaults.window_s:g})")
+    parser.add_argument("--restart-backoff", type=float, default=defaults.backoff_s,
+                        help="seconds before the first restart, doubled for each further one in the window, "
+                             f"at most {defaults.max_backoff_s:g} (default: {defaults.backoff_s:g})")
+    args = parser.parse_args(argv)
+    if args.max_restarts < 0:
+        parser.error("--max-restarts must be 0 or more")
+    if not args.restart_window > 0:
+        parser.error("--restart-window must be a positive number of seconds")
+    if not args.restart_backoff >= 0:
+        parser.error("--restart-backoff must be 0 or more seconds")
+    return args
 
 
 def check_artifacts(model_dir: Path) -> Path:
@@ -103,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # SIGTERM cleans up like Ctrl-C
     model_server: ModelServer | None = None
+    supervisor: Supervisor | None = None
     listener: socket.socket | None = None
+    gave_up: list[str] = []
     try:
         model_dir = check_artifacts(args.model_dir)
         listener = reserve_port(args.host, args.port)
@@ -125,9 +148,19 @@ def main(argv: list[str] | None = None) -> int:
         gateway = LocalGateway(lambda_handler, WEB_DIR, api_url=origin)
         server = make_server(args.host, port, gateway, threaded=True, fd=listener.fileno())
         listener.close()  # the server holds its own duplicate of the socket
+
+        def give_up(message: str) -> None:  # from the supervisor's thread: end serve_forever
+            gave_up.append(message)
+            threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
+
+        policy = RestartPolicy(max_restarts=args.max_restarts, window_s=args.restart_window,
+                               backoff_s=args.restart_backoff)
+        supervisor = Supervisor(model_server, policy, give_up, ready_timeout=args.startup_timeout).start()
         print(f"\nSentiment demo ready: open {origin}/ (API: POST {origin}/predict). "
               "Press Ctrl-C to stop.\n", flush=True)
-        server.serve_forever()  # returns on Ctrl-C or SIGTERM, and closes the socket
+        server.serve_forever()  # returns on Ctrl-C, SIGTERM or give_up, and closes the socket
+        if gave_up:
+            raise StackError(gave_up[0])
         return 0
     except (StackError, ModelServerError) as exc:
         print(f"local_stack: error: {exc}", file=sys.stderr)
@@ -139,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, signal.SIG_IGN)
         if listener is not None:
             listener.close()
-        if model_server is not None and model_server.process is not None:
+        if supervisor is not None:
+            supervisor.stop()
+        elif model_server is not None and model_server.process is not None:
             model_server.stop()
+        if model_server is not None and model_server.process is not None:
             print("Stopped.", file=sys.stderr)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
