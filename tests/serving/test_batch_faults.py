@@ -17,6 +17,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -540,3 +541,21 @@ def test_crlf_jsonl_and_csv_are_read_like_lf(score, tmp_path):
         code, err = score(tmp_path / name, tmp_path / "o.jsonl")
         assert code == 0, err
         assert [r["label"] for r in results_of((tmp_path / "o.jsonl").read_text())] == ["positive", "negative"]
+
+
+def test_an_output_folder_that_cannot_take_a_new_file_exits_2_before_scoring(score, tmp_path, monkeypatch):
+    """Found when the temporary file is made, after the model loads but before any record is scored."""
+    try:
+        fd, name = tempfile.mkstemp(dir="/sys")
+    except OSError:
+        pass  # as wanted: sysfs takes no new files, even from root
+    else:
+        os.close(fd)
+        os.unlink(name)
+        pytest.skip("/sys takes new files here")
+    scored = []
+    monkeypatch.setattr(batch, "score", lambda *args, **kwargs: scored.append(1))
+    (tmp_path / "in.txt").write_text(TEXT)
+    code, err = score(tmp_path / "in.txt", "/sys/scores.jsonl")
+    assert code == 2 and "cannot write /sys/scores.jsonl: cannot create a file in /sys" in err, err
+    assert not scored and not os.path.exists("/sys/scores.jsonl")
