@@ -6,6 +6,11 @@ Accepted bodies (UTF-8; API Gateway may hand them over base64-encoded):
   ``{"reviews": ["...", ...]}`` with 1..MAX_REVIEWS reviews and no other field;
 - ``text/plain``: the whole body is one review (what the course's page sent).
 
+JSON is read strictly but cheaply: a key repeated in any object is refused (parsers disagree
+on which one wins), numbers are never converted (none is ever valid here, and a long one costs
+time or fails), nesting past the decoder's depth limit is refused, and so is a review holding
+an unpaired surrogate escape (not text). Messages cut echoed values to a few dozen characters.
+
 Pure standard library, no AWS: every rule here is unit-tested without mocks.
 """
 
@@ -50,12 +55,53 @@ def parse_reviews(body: str | None, is_base64: bool, content_type: str | None) -
     text = _decode(body, is_base64)
     if media_type == TEXT_TYPE:
         return [_check_review(text, "the review")]
+    return _reviews_from_json(_load_json(text))
+
+
+class JsonNumber:
+    """Any JSON number (NaN and Infinity too), unconverted: this API never reads a number.
+
+    Converting them would cost time (int() of a long digit string is quadratic) or fail (Python
+    refuses int strings of over 4,300 digits), yet each is simply "a number, not a string".
+    """
+
+    def __repr__(self) -> str:
+        return "<a JSON number>"
+
+
+NUMBER = JsonNumber()
+
+
+def _load_json(text: str) -> Any:
+    """The JSON document in ``text``; ApiError 400 for invalid JSON, a duplicate key or deep nesting."""
     try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        detail = f": {exc}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON{detail}") from None
-    return _reviews_from_json(doc)
+        return json.loads(text, parse_int=_number, parse_float=_number, parse_constant=_number,
+                          object_pairs_hook=_object)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # valid or not, the decoder stopped at its depth limit (about 1,000)
+        message = "the body nests arrays or objects too deeply; a request needs 2 levels"
+        raise ApiError(400, "invalid_request", message) from None
+
+
+def _number(_: str) -> JsonNumber:
+    return NUMBER
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing duplicate keys: parsers disagree on which one wins."""
+    doc = dict(pairs)
+    if len(doc) < len(pairs):
+        seen: set[str] = set()
+        key = next(key for key, _ in pairs if key in seen or seen.add(key))
+        message = f"duplicate key {shorten(key)!r} in a JSON object; send each field once"
+        raise ApiError(400, "invalid_request", message)
+    return doc
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: messages never echo a whole hostile value."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _media_type(content_type: str | None) -> str:
@@ -66,13 +112,14 @@ def _media_type(content_type: str | None) -> str:
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"Content-Type {media_type!r} is not supported; send {JSON_TYPE} or {TEXT_TYPE}",
+            f"Content-Type {shorten(media_type)!r} is not supported; send {JSON_TYPE} or {TEXT_TYPE}",
         )
     for param in params:
         name, _, value = param.partition("=")
         charset = value.strip().strip('"').lower()
         if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
-            raise ApiError(415, "unsupported_media_type", f"charset {charset!r} is not supported; send UTF-8")
+            message = f"charset {shorten(charset)!r} is not supported; send UTF-8"
+            raise ApiError(415, "unsupported_media_type", message)
     return media_type
 
 
@@ -104,7 +151,7 @@ def _reviews_from_json(doc: Any) -> list[str]:
         raise ApiError(400, "invalid_request", f"the body must be a JSON object; {usage}")
     unknown = sorted(set(doc) - {"review", "reviews"})
     if unknown:
-        raise ApiError(400, "invalid_request", f"unknown field {unknown[0]!r}; {usage}")
+        raise ApiError(400, "invalid_request", f"unknown field {shorten(unknown[0])!r}; {usage}")
     if not doc:
         raise ApiError(400, "invalid_request", f"the 'review' field is missing; {usage}")
     if len(doc) == 2:
@@ -125,7 +172,7 @@ def _reviews_from_json(doc: Any) -> list[str]:
 
 def _check_review(review: Any, name: str) -> str:
     if not isinstance(review, str):
-        raise ApiError(400, "invalid_request", f"{name} must be a string, not {_json_type(review)}")
+        raise ApiError(400, "invalid_request", f"{name} must be a string, not {json_type(review)}")
     if not review or review.isspace():
         raise ApiError(400, "invalid_request", f"{name} is empty or only whitespace; send some text")
     if len(review) > MAX_REVIEW_CHARS:
@@ -134,9 +181,18 @@ def _check_review(review: Any, name: str) -> str:
             "review_too_long",
             f"{name} is {len(review):,} characters; the limit is {MAX_REVIEW_CHARS:,}",
         )
+    if not review.isascii():
+        try:
+            review.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, from a \uD800-\uDFFF escape
+            message = (f"{name} holds an unpaired surrogate (\\u{ord(review[exc.start]):04x}) at character "
+                       f"{exc.start}, which is not text; send valid Unicode")
+            raise ApiError(400, "invalid_encoding", message) from None
     return review
 
 
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "a list", bool: "a boolean", int: "a number", float: "a number"}
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages ("an object", "a number", ...)."""
+    names = {dict: "an object", list: "a list", bool: "a boolean", int: "a number", float: "a number",
+             JsonNumber: "a number", str: "a string"}
     return "null" if value is None else names.get(type(value), type(value).__name__)

@@ -177,11 +177,22 @@ def test_an_event_without_headers_is_read_as_json(featurizer, queue_answers, inv
     assert answer.headers["vary"] == "Origin"
 
 
-@pytest.mark.parametrize("event", [{}, {"Records": []}, {"httpMethod": "POST"}])
-def test_an_event_that_is_not_from_api_gateway_is_refused(aws, invoke, event):
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({}, "'httpMethod' is missing"),
+        ({"Records": []}, "'httpMethod' is missing"),
+        ({"httpMethod": "POST"}, "'path' is missing"),
+        (None, "the event is null, not an object"),
+        ([], "the event is a list, not an object"),
+        ("POST /predict", "the event is a string, not an object"),
+    ],
+)
+def test_an_event_that_is_not_from_api_gateway_is_refused(aws, invoke, event, problem):
     answer = invoke(event)
     assert answer.status == 400
-    assert answer.body["error"] == "invalid_event"
+    assert answer.body == {"error": "invalid_event", "message": f"not an API Gateway REST proxy event: {problem}"}
+    assert answer.headers["vary"] == "Origin"
 
 
 def test_an_unexpected_failure_is_a_500_without_internals(featurizer, invoke, make_event, monkeypatch, logs):

@@ -59,6 +59,8 @@ class Provoke:
         match name:
             case "invalidUtf8":
                 return self.make_event('{"review": "café"}'.encode("latin-1"))
+            case "invalidEvent":
+                return {**self.review, "body": {"review": "a wonderful film"}}
             case "reviewTooLong":
                 return self.make_event({"review": "a" * (MAX_REVIEW_CHARS + 1)})
             case "payloadTooLarge":

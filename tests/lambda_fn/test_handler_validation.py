@@ -17,7 +17,8 @@ JSON, TEXT = "application/json", "text/plain"
         # 400: not JSON, not text, or not UTF-8
         ('{"review": "great film"', JSON, 400, "invalid_json",
          "the body is not valid JSON: Expecting ',' delimiter: line 1 column 24 (char 23)"),
-        ("[" * 100_000, JSON, 400, "invalid_json", "the body is not valid JSON"),
+        ("[" * 100_000, JSON, 400, "invalid_request",  # unterminated, but the depth limit stops it first
+         "the body nests arrays or objects too deeply; a request needs 2 levels"),
         ("", JSON, 400, "invalid_request", "the request body is empty; send a review"),
         (None, TEXT, 400, "invalid_request", "the request body is empty; send a review"),
         ('{"review": "\ud800"}', JSON, 400, "invalid_encoding", "the body is not valid UTF-8 (byte 12)"),
