@@ -12,9 +12,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from infra.config import Settings
+from infra.gateway_responses import GATEWAY_ERRORS, JSON, RATE_LIMIT_WINDOW_S, RATE_LIMITED, GatewayError
 from infra.storage import removal_policy
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 offers
@@ -51,11 +53,20 @@ def powertools_layer_arn(scope: Construct, repo_root: Path, layer_version: int |
 
 
 class PredictApi(Construct):
-    """The Lambda function and the REST API in front of it."""
+    """The Lambda function and the REST API in front of it, with a firewall limiting each client.
+
+    Every method of every path is a proxy to the function, so README's answers are the
+    function's own: 404 for another path, 405 with ``Allow`` for another method on /predict,
+    CORS preflights from its allowlist with its Max-Age (one implementation of CORS; a MOCK
+    preflight would be a second allowlist and Max-Age to keep in step, and API Gateway's own
+    answer to a route it lacks is a 403 "Missing Authentication Token"). The price is one
+    short invocation per preflight, which browsers cache for the Max-Age.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, repo_root: Path, settings: Settings,
                  endpoint_name: str, endpoint_arn: str, featurizer_uri: str, featurizer_arn: str) -> None:
         super().__init__(scope, construct_id)
+        self.settings = settings
         removal = removal_policy(settings.destroy_on_delete)
 
         function_logs = logs.LogGroup(self, "FunctionLogs", retention=settings.log_retention,
@@ -81,7 +92,9 @@ class PredictApi(Construct):
                                                          settings.powertools_layer_version))],
             memory_size=settings.lambda_memory_mb,
             timeout=LAMBDA_TIMEOUT,
-            reserved_concurrent_executions=settings.lambda_reserved_concurrency,
+            # A cap tied to the endpoint's concurrency, so a flood cannot drain the account's pool
+            # (see infra/config.py; `none` for accounts whose quota leaves nothing to reserve).
+            reserved_concurrent_executions=settings.reserved_concurrency,
             role=role,
             log_group=function_logs,
             tracing=lambda_.Tracing.ACTIVE,
@@ -135,8 +148,16 @@ class PredictApi(Construct):
             ),
         )
         self.api.node.try_remove_child("Endpoint")  # RestApi's own URL output; the stack names it ApiUrl
+        # One integration for every route; each method gets a permission scoped to its own path
+        # on this API's stage (no test-invoke permission).
+        integration = apigw.LambdaIntegration(self.function, allow_test_invoke=False)
+        self.api.root.add_method("ANY", integration)
         self.predict = self.api.root.add_resource("predict")
-        self.predict.add_method("POST", apigw.LambdaIntegration(self.function, allow_test_invoke=False))
+        self.predict.add_method("ANY", integration)
+        # A greedy {proxy+} per literal resource: API Gateway does not hand /predict/x, which
+        # matched /predict, to a {proxy+} higher up.
+        self.predict.add_proxy(default_integration=integration, any_method=True)
+        self.api.root.add_proxy(default_integration=integration, any_method=True)
 
         self.url = self.api.url
         self.origin = f"https://{self.api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
@@ -145,9 +166,6 @@ class PredictApi(Construct):
             Acknowledgment(id="AwsSolutions-APIG2",
                            reason="The function validates every body and answers with the API's own "
                                   "JSON errors and CORS headers; gateway validation would bypass both."),
-            Acknowledgment(id="AwsSolutions-APIG3",
-                           reason="Public demo API: stage throttling bounds abuse; WAF would add a fixed "
-                                  "monthly cost larger than the whole serverless service's."),
             Acknowledgment(id="AwsSolutions-APIG4",
                            reason="The API serves a public web page with no sign-in; stage throttling "
                                   "bounds abuse."),
@@ -160,21 +178,72 @@ class PredictApi(Construct):
         ):
             Validations.of(self.api).acknowledge(ack)
 
+        if not settings.waf_enabled:
+            Validations.of(self.api).acknowledge(Acknowledgment(
+                id="AwsSolutions-APIG3",
+                reason="WAF turned off with -c waf_enabled=false (it costs about $6 a month): only stage "
+                       "throttling and the function's reserved concurrency bound one client."))
+
     def allow_origin(self, origin: str) -> None:
         """Let pages served from ``origin`` (exactly) call the API from a browser.
 
-        A separate step because the website's CSP needs this API's address first.
+        A separate step because the website's CSP needs this API's address first. The answers
+        API Gateway and the firewall give themselves are made here too: they carry CORS for
+        this origin, so the page can read them (infra/gateway_responses.py).
         """
         self.function.add_environment("ALLOWED_ORIGINS", origin)
-        self.predict.add_cors_preflight(allow_origins=[origin], allow_methods=["POST", "OPTIONS"],
-                                        allow_headers=["Content-Type"], max_age=Duration.hours(1))
-        # Errors raised by API Gateway itself (throttling, unknown path, timeout) get the
-        # contract's JSON body and the CORS header, so the page can show them.
-        for name, kind in (("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
-                           ("Default5xx", apigw.ResponseType.DEFAULT_5_XX)):
+        for error in GATEWAY_ERRORS.values():
             self.api.add_gateway_response(
-                name, type=kind,
-                response_headers={"Access-Control-Allow-Origin": f"'{origin}'"},
-                templates={"application/json":
-                           '{"error": "gateway_error", "message": $context.error.messageString}'},
+                _GATEWAY_RESPONSE_IDS.get(error.response_type, error.response_type.title().replace("_", "")),
+                type=apigw.ResponseType.of(error.response_type),
+                status_code=None if error.status is None else str(error.status),
+                response_headers={name: f"'{value}'" for name, value in error.headers(origin).items()},
+                templates={JSON: error.template()},
             )
+        if self.settings.waf_enabled:
+            self._firewall(origin, RATE_LIMITED)
+
+    def _firewall(self, origin: str, error: GatewayError) -> None:
+        """A WAF web ACL on the stage: each client IP gets ``waf_rate_limit`` requests per 5 minutes.
+
+        Over it, the firewall answers itself (its custom response takes precedence over API
+        Gateway's gateway responses) with the contract's 429, until the address slows down.
+        """
+        def metrics(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True)
+
+        acl = wafv2.CfnWebACL(
+            self, "Firewall",
+            scope="REGIONAL",
+            description="Sentiment API: a request-rate limit per client IP address.",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow=wafv2.CfnWebACL.AllowActionProperty()),
+            visibility_config=metrics("SentimentApiFirewall"),
+            custom_response_bodies={error.code: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                content_type="APPLICATION_JSON", content=error.template())},
+            rules=[wafv2.CfnWebACL.RuleProperty(
+                name="RequestsPerClientIp",
+                priority=0,
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                        aggregate_key_type="IP", limit=self.settings.waf_rate_limit,
+                        evaluation_window_sec=RATE_LIMIT_WINDOW_S)),
+                action=wafv2.CfnWebACL.RuleActionProperty(block=wafv2.CfnWebACL.BlockActionProperty(
+                    custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                        response_code=error.status, custom_response_body_key=error.code,
+                        response_headers=[wafv2.CfnWebACL.CustomHTTPHeaderProperty(name=name, value=value)
+                                          for name, value in error.headers(origin).items()]))),
+                visibility_config=metrics("RequestsPerClientIp"),
+            )],
+        )
+        stage = self.api.deployment_stage
+        association = wafv2.CfnWebACLAssociation(self, "FirewallAssociation", resource_arn=stage.stage_arn,
+                                                 web_acl_arn=acl.attr_arn)
+        # The stage ARN holds the stage's name, not a reference CloudFormation would wait for.
+        association.node.add_dependency(stage)
+
+
+# The construct ids these two gateway responses always had: a new logical id would make
+# CloudFormation create the new resource, then delete the old one, which resets the type to
+# API Gateway's default.
+_GATEWAY_RESPONSE_IDS = {"DEFAULT_4XX": "Default4xx", "DEFAULT_5XX": "Default5xx"}

@@ -15,8 +15,12 @@ Every key, its default and what it changes (``cdk.json`` spells out the same def
 | `api_rate_limit`              | `10`          | API stage steady-state limit, requests per second     |
 | `api_burst_limit`             | `20`          | API stage burst limit, requests                       |
 | `lambda_memory_mb`            | `256`         | Lambda memory (CPU scales with it): 128..10240        |
-| `lambda_reserved_concurrency` | unset         | cap on concurrent Lambda executions                   |
+| `lambda_reserved_concurrency` | `auto`        | concurrency reserved for (and capping) the function:  |
+|                               |               | `auto` = twice the endpoint's, N, or `none` (below)   |
+| `waf_enabled`                 | `true`        | a WAF web ACL on the API stage (about $6/month)       |
+| `waf_rate_limit`              | `300`         | WAF: requests per client IP per 5 minutes, then 429   |
 | `log_retention_days`          | `30`          | retention of every log group of the stack            |
+| `access_log_retention_days`   | `90`          | days the access-log bucket keeps S3/CloudFront logs   |
 | `powertools_layer_version`    | unset         | pin the Powertools layer's number (see below)         |
 | `destroy_on_delete`           | `false`       | `true`: `cdk destroy` deletes buckets and logs too    |
 | `candidate_model_dir`         | unset         | instance mode: a 2nd training output, the `candidate` |
@@ -32,6 +36,14 @@ Every key, its default and what it changes (``cdk.json`` spells out the same def
 | `active_hours`                | unset         | instance mode: `HH-HH`; one instance outside them     |
 | `active_days`                 | `*`           | days with active hours, e.g. `MON-FRI`; `*` every day |
 | `active_timezone`             | `UTC`         | time zone of `active_hours`, e.g. `Europe/Berlin`     |
+
+``lambda_reserved_concurrency=auto`` reserves twice what the endpoint serves at once: the
+serverless ``serverless_max_concurrency``, or in instance mode 4 requests per instance (the
+image's 2 workers x 2 threads on 2 vCPUs) times ``max_instance_count`` per variant. More would
+only queue requests the endpoint throttles; the cap keeps a flood from taking the account's
+whole Lambda pool. Lambda keeps 10 of an account's concurrency unreserved, so an account whose
+quota is 10 (new accounts often are) cannot reserve any: deploy there with
+``-c lambda_reserved_concurrency=none``. ``0`` is refused: it would stop the function.
 
 By default the Powertools layer ARN is read at deploy time from AWS's public SSM parameter for
 the version pinned in ``requirements/lambda.txt``; ``powertools_layer_version`` pins a layer
@@ -62,6 +74,11 @@ ENDPOINT_MODES = ("serverless", "instance")
 DEFAULT_CANDIDATE_WEIGHT = 0.1
 SERVERLESS_LIMITS = ("https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html"
                      " (feature exclusions)")
+# Requests one instance of the serving image has in flight: gunicorn runs a worker per vCPU
+# (2 on ml.c5.large, ml.m5.large) with 2 threads each (serving/server.py).
+REQUESTS_PER_INSTANCE = 4
+RESERVED_CONCURRENCY_PATTERN = re.compile(r"auto|none|[1-9][0-9]*")
+WAF_RATE_LIMITS = (10, 2_000_000_000)  # AWS::WAFv2::WebACL RateBasedStatement Limit
 
 RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -98,8 +115,11 @@ class Settings:
     api_rate_limit: int = 10
     api_burst_limit: int = 20
     lambda_memory_mb: int = 256
-    lambda_reserved_concurrency: int | None = None
+    lambda_reserved_concurrency: str = "auto"
+    waf_enabled: bool = True
+    waf_rate_limit: int = 300
     log_retention_days: int = 30
+    access_log_retention_days: int = 90
     powertools_layer_version: int | None = None
     destroy_on_delete: bool = False
     candidate_model_dir: str | None = None
@@ -119,6 +139,23 @@ class Settings:
     @property
     def serverless(self) -> bool:
         return self.endpoint_mode == "serverless"
+
+    @property
+    def endpoint_concurrency(self) -> int:
+        """Requests the endpoint serves at once, at most (instance mode: an estimate, see above)."""
+        if self.serverless:
+            return self.serverless_max_concurrency
+        variants = 2 if self.candidate_model_dir is not None else 1
+        return variants * self.max_instance_count * REQUESTS_PER_INSTANCE
+
+    @property
+    def reserved_concurrency(self) -> int | None:
+        """The function's reserved concurrency, or None to reserve nothing."""
+        if self.lambda_reserved_concurrency == "none":
+            return None
+        if self.lambda_reserved_concurrency == "auto":
+            return 2 * self.endpoint_concurrency
+        return int(self.lambda_reserved_concurrency)
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -186,10 +223,19 @@ class Settings:
         _check(self.api_burst_limit >= 1, "api_burst_limit", self.api_burst_limit, "at least 1")
         _check(128 <= self.lambda_memory_mb <= 10240, "lambda_memory_mb", self.lambda_memory_mb,
                "between 128 and 10240")
-        _check(self.lambda_reserved_concurrency is None or self.lambda_reserved_concurrency >= 1,
-               "lambda_reserved_concurrency", self.lambda_reserved_concurrency, "at least 1, or unset")
+        reserved = self.lambda_reserved_concurrency
+        if reserved.lstrip("+-0") == "" and reserved != "":
+            raise ConfigError(f"context key 'lambda_reserved_concurrency' is {reserved!r}; 0 would stop the "
+                              "function (Lambda throttles every request). Use none to reserve nothing.")
+        _check(RESERVED_CONCURRENCY_PATTERN.fullmatch(reserved) is not None, "lambda_reserved_concurrency",
+               reserved, "auto, none or a whole number of at least 1")
+        low, high = WAF_RATE_LIMITS
+        _check(low <= self.waf_rate_limit <= high, "waf_rate_limit", self.waf_rate_limit,
+               f"requests per client IP per 5 minutes, between {low} and {high:,}")
         _check(self.log_retention_days in RETENTION, "log_retention_days", self.log_retention_days,
                f"one of {', '.join(map(str, RETENTION))}")
+        _check(self.access_log_retention_days >= 1, "access_log_retention_days",
+               self.access_log_retention_days, "at least 1 (days)")
         _check(self.powertools_layer_version is None or self.powertools_layer_version >= 1,
                "powertools_layer_version", self.powertools_layer_version, "a layer version number, or unset")
         self._validate_variants()

@@ -112,6 +112,10 @@ class SentimentEndpoint(Construct):
                 execution_role_arn=self.role.role_arn,
                 primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                     image=image.image_uri, model_data_url=variant.model.model_data_url),
+                # The container reads only the model SageMaker mounts at /opt/ml/model and needs no
+                # network at all; isolation is free. SageMaker serverless endpoints do not support
+                # it (see SERVERLESS_LIMITS in infra/config.py), so it is set in instance mode only.
+                enable_network_isolation=None if settings.serverless else True,
             )
             # SageMaker checks the role's permissions when it creates the model: wait for the policy.
             model.node.add_dependency(self.role)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import (Acknowledgment, App, CfnOutput, DefaultStackSynthesizer, Stack,
+from aws_cdk import (Acknowledgment, App, CfnOutput, DefaultStackSynthesizer, Duration, Stack,
                      Validations)
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
@@ -35,11 +35,14 @@ class SentimentStack(Stack):
             candidate = LocalArtifacts.read(_resolve(repo_root, settings.candidate_model_dir))
             artifacts.check_candidate(candidate)  # one featurizer for both, or no synth
 
-        # Server access logs of both buckets and CloudFront's standard logs land here.
-        # CloudFront's standard logging writes with ACLs, hence object-writer ownership.
+        # Server access logs of both buckets and CloudFront's standard logs land here, and expire
+        # after access_log_retention_days. CloudFront's standard logging writes with ACLs, hence
+        # object-writer ownership.
         access_logs = private_bucket(
             self, "AccessLogs", destroy_on_delete=settings.destroy_on_delete,
             object_ownership=s3.ObjectOwnership.OBJECT_WRITER,
+            lifecycle_rules=[s3.LifecycleRule(
+                id="ExpireAccessLogs", expiration=Duration.days(settings.access_log_retention_days))],
         )
         Validations.of(access_logs).acknowledge(Acknowledgment(
             id="AwsSolutions-S1",

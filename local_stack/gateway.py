@@ -1,12 +1,17 @@
 """A local stand-in for API Gateway (REST, proxy integration) in front of the real Lambda handler.
 
 Every request that is not for a static file of ``web/`` becomes the event API Gateway would
-send: ``POST /predict`` and ``OPTIONS /predict`` through the ``/predict`` resource, any other
-path through a greedy ``/{proxy+}`` resource, so the handler's own 404 and 405 answers are the
-ones a client sees. The handler's proxy response is turned back into HTTP the way API Gateway
-does it: ``headers`` and ``multiValueHeaders`` merged, a base64 body decoded when
-``isBase64Encoded``, and a 502 ``{"message": "Internal server error"}`` when the handler raises
-or returns something that is not a proxy response.
+send, through the template's resources (:data:`RESOURCES`, each with one ``ANY`` method):
+``/`` and ``/predict`` as such, anything below ``/predict`` through ``/predict/{proxy+}`` and
+any other path through ``/{proxy+}``, so the handler's own 404 and 405 answers (and its CORS
+preflights) are the ones a client sees. The handler's proxy response is turned back into HTTP
+the way API Gateway does it: ``headers`` and ``multiValueHeaders`` merged, a base64 body decoded
+when ``isBase64Encoded``, and API Gateway's 502 when the handler raises or returns something
+that is not a proxy response.
+
+The answers this gateway gives itself (that 502, and 413 over 10 MB) are the template's gateway
+responses: the bodies and headers of ``infra/gateway_responses.py``, with CORS for the page's
+origin (``tests/infra/test_api_contract.py`` compares them with the synthesized template).
 
 Bodies: a body that is valid UTF-8 is passed as text; any other body is passed base64-encoded
 with ``isBase64Encoded: true``, as API Gateway does for binary media types, so the handler
@@ -31,12 +36,16 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
+from infra.gateway_responses import FUNCTION_FAILED, GATEWAY_ERRORS, JSON
+
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota
 LAMBDA_TIMEOUT_MS = 30_000
 STAGE = "local"
 API_ID = "local"
 ACCOUNT_ID = "000000000000"
 PREDICT_RESOURCE = "/predict"
+# The REST API's resources in the template (infra/api.py), each with one ANY method.
+RESOURCES = ("/", PREDICT_RESOURCE, f"{PREDICT_RESOURCE}/{{proxy+}}", "/{proxy+}")
 # Hop-by-hop and length headers are the gateway's business, not the handler's.
 _DROPPED_RESPONSE_HEADERS = {"content-length", "transfer-encoding", "connection"}
 
@@ -68,10 +77,7 @@ class LambdaContext:
 def build_event(request: Request, body: bytes) -> dict[str, Any]:
     """The API Gateway REST proxy event for ``request``, whose body has already been read."""
     path = request.path
-    if path in (PREDICT_RESOURCE, "/"):
-        resource, path_parameters = path, None
-    else:
-        resource, path_parameters = "/{proxy+}", {"proxy": path.lstrip("/")}
+    resource, path_parameters = route(path)
 
     multi_headers: dict[str, list[str]] = {}
     for name, value in request.headers.items():
@@ -138,6 +144,15 @@ def build_event(request: Request, body: bytes) -> dict[str, Any]:
     }
 
 
+def route(path: str) -> tuple[str, dict[str, str] | None]:
+    """The resource of :data:`RESOURCES` API Gateway matches ``path`` to, and its path parameters."""
+    if path in (PREDICT_RESOURCE, "/"):
+        return path, None
+    if path.startswith(f"{PREDICT_RESOURCE}/"):
+        return f"{PREDICT_RESOURCE}/{{proxy+}}", {"proxy": path.removeprefix(f"{PREDICT_RESOURCE}/")}
+    return "/{proxy+}", {"proxy": path.lstrip("/")}
+
+
 class BadProxyResponse(ValueError):
     """The handler returned something API Gateway could not turn into an HTTP response."""
 
@@ -177,10 +192,6 @@ def to_http(result: Any) -> Response:
     return response
 
 
-def _json(status: int, payload: dict[str, Any]) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
 class LocalGateway:
     """WSGI app: static ``web/`` files, a generated ``/config.json``, and the API via the handler.
 
@@ -192,6 +203,9 @@ class LocalGateway:
         self.handler = handler
         self.web_dir = Path(web_dir).resolve()
         self.config = json.dumps({"apiUrl": api_url})
+        # The page's origin (it is served here too): the one API Gateway's own answers allow.
+        parts = urlsplit(api_url)
+        self.site_origin = f"{parts.scheme}://{parts.netloc}"
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
@@ -229,10 +243,8 @@ class LocalGateway:
         try:
             body = request.get_data(cache=False)
         except RequestEntityTooLarge:
-            return _json(413, {
-                "error": "request_too_large",
-                "message": f"The request body is over API Gateway's limit of {MAX_BODY_BYTES:,} bytes.",
-            })
+            return self.gateway_answer("REQUEST_TOO_LARGE", 413,
+                                       f"the request body is over API Gateway's limit of {MAX_BODY_BYTES:,} bytes")
         event = build_event(request, body)
         context = LambdaContext(aws_request_id=event["requestContext"]["requestId"])
         try:
@@ -241,4 +253,11 @@ class LocalGateway:
             return to_http(result)
         except Exception:  # API Gateway answers 502 when the integration fails
             logger.exception("Lambda handler failed on %s %s", request.method, request.path)
-            return _json(502, {"message": "Internal server error"})
+            return self.gateway_answer("DEFAULT_5XX", 502, FUNCTION_FAILED)
+
+    def gateway_answer(self, response_type: str, status: int, message: str) -> Response:
+        """API Gateway's gateway response of ``response_type``, with ``message`` as its message."""
+        error = GATEWAY_ERRORS[response_type]
+        assert error.status in (None, status), (response_type, status)
+        return Response(error.body(message), status=status, headers=error.headers(self.site_origin),
+                        mimetype=JSON)

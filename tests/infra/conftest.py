@@ -154,12 +154,13 @@ def serverless(fake_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def instance(fake_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The other branches at once: instance endpoint, demo teardown, pinned layer, reserved concurrency."""
+    """The other branches at once: instance endpoint, demo teardown, pinned layer, reserved concurrency,
+    no firewall, access logs kept for 30 days."""
     return synthesize(tmp_path_factory.mktemp("instance") / "cdk.out", model_dir=str(fake_artifacts),
                       endpoint_mode="instance", instance_type="ml.m5.large", instance_count="2",
                       max_instance_count="4", invocations_per_instance="150",
                       destroy_on_delete="true", powertools_layer_version="40",
-                      lambda_reserved_concurrency="5")
+                      lambda_reserved_concurrency="5", waf_enabled="false", access_log_retention_days="30")
 
 
 @pytest.fixture(scope="session")
@@ -171,10 +172,12 @@ def candidate_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def everything(fake_artifacts: Path, candidate_artifacts: Path,
                tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """Every optional feature at once: A/B variants, e-mailed alarms, data capture, batch, schedule."""
+    """Every optional feature at once: A/B variants, e-mailed alarms, data capture, batch, schedule;
+    a firewall limit of 1000 requests per client and 5 minutes."""
     return synthesize(tmp_path_factory.mktemp("everything") / "cdk.out", model_dir=str(fake_artifacts),
                       endpoint_mode="instance", candidate_model_dir=str(candidate_artifacts),
                       candidate_weight="0.25", alarm_email="ops@example.com", data_capture_percent="20",
                       batch_input="s3://review-inbox/2026/reviews",
                       batch_output="s3://review-results/scored/",
-                      active_hours="08-20", active_days="MON-FRI", active_timezone="Europe/Berlin")
+                      active_hours="08-20", active_days="MON-FRI", active_timezone="Europe/Berlin",
+                      waf_rate_limit="1000")

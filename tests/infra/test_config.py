@@ -38,7 +38,7 @@ def test_cli_strings_are_converted() -> None:
     assert settings.endpoint_mode == "instance" and not settings.serverless
     assert (settings.instance_count, settings.max_instance_count) == (2, 3)
     assert settings.destroy_on_delete is True
-    assert settings.lambda_reserved_concurrency == 7
+    assert settings.reserved_concurrency == 7
     assert settings.api_rate_limit == 50
 
 
@@ -53,12 +53,42 @@ def test_cli_strings_are_converted() -> None:
     ("destroy_on_delete", "maybe", "true or false"),
     ("log_retention_days", "31", "one of 1, 3, 5"),
     ("lambda_memory_mb", "64", "between 128 and 10240"),
-    ("lambda_reserved_concurrency", True, "whole number"),
+    ("lambda_reserved_concurrency", True, "auto, none or a whole number"),
+    ("lambda_reserved_concurrency", "-1", "auto, none or a whole number"),
+    ("lambda_reserved_concurrency", "0", "0 would stop the function"),
+    ("lambda_reserved_concurrency", "off", "auto, none or a whole number"),
+    ("waf_enabled", "maybe", "true or false"),
+    ("waf_rate_limit", "9", "between 10 and 2,000,000,000"),
+    ("waf_rate_limit", "1e3", "whole number"),
+    ("access_log_retention_days", "0", "at least 1"),
 ])
 def test_bad_values_name_the_key(key: str, value: object, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         Settings.from_context({key: value})
     assert repr(key) in str(err.value) and expected in str(err.value)
+
+
+def test_reserved_concurrency_is_twice_the_endpoints_unless_told() -> None:
+    assert Settings().lambda_reserved_concurrency == "auto"
+    assert Settings().reserved_concurrency == 2 * 5  # serverless_max_concurrency
+    assert Settings.from_context({"serverless_max_concurrency": "20"}).reserved_concurrency == 40
+    # Instance mode: 4 requests in flight per instance (the image's 2 workers x 2 threads on 2 vCPUs).
+    instance = {"endpoint_mode": "instance", "max_instance_count": "3"}
+    assert Settings.from_context(instance).reserved_concurrency == 2 * 3 * 4
+    with_candidate = {**instance, "candidate_model_dir": "artifacts-new"}
+    assert Settings.from_context(with_candidate).reserved_concurrency == 2 * 2 * 3 * 4
+    # Accounts whose concurrency quota is 10 cannot reserve any: `none` reserves nothing.
+    assert Settings.from_context({"lambda_reserved_concurrency": "none"}).reserved_concurrency is None
+    assert Settings.from_context({"lambda_reserved_concurrency": 12}).reserved_concurrency == 12
+
+
+def test_the_firewall_and_access_log_keys() -> None:
+    assert (Settings().waf_enabled, Settings().waf_rate_limit, Settings().access_log_retention_days) == (
+        True, 300, 90)
+    settings = Settings.from_context({"waf_enabled": "false", "waf_rate_limit": "100",
+                                      "access_log_retention_days": "7"})
+    assert (settings.waf_enabled, settings.waf_rate_limit, settings.access_log_retention_days) == (
+        False, 100, 7)
 
 
 def test_a_misspelt_key_is_refused_but_cdk_keys_pass() -> None:

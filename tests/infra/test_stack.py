@@ -146,6 +146,21 @@ def test_every_bucket_is_private_encrypted_and_ssl_only(serverless) -> None:
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
 
 
+def access_log_bucket(synth) -> dict[str, Any]:
+    (bucket,) = [b["Properties"] for b in synth.resources("AWS::S3::Bucket").values()
+                 if b["Properties"].get("OwnershipControls", {}).get("Rules") == [
+                     {"ObjectOwnership": "ObjectWriter"}]]
+    return bucket
+
+
+def test_access_logs_expire(serverless, instance) -> None:
+    for synth, days in ((serverless, 90), (instance, 30)):
+        rules = access_log_bucket(synth)["LifecycleConfiguration"]["Rules"]
+        assert rules == [{"ExpirationInDays": days, "Id": "ExpireAccessLogs", "Status": "Enabled"}]
+        others = [b["Properties"] for b in synth.resources("AWS::S3::Bucket").values()]
+        assert sum("LifecycleConfiguration" in b for b in others) == 1  # model versions are kept
+
+
 def test_artifacts_bucket_is_versioned_and_logged(serverless) -> None:
     serverless.template.has_resource_properties("AWS::S3::Bucket", {
         "VersioningConfiguration": {"Status": "Enabled"},
@@ -217,6 +232,18 @@ def test_model_uses_the_serving_image_built_for_x86(serverless) -> None:
     assert not list(context.rglob("__pycache__"))
 
 
+def test_instance_models_are_network_isolated_where_sagemaker_allows_it(serverless, instance,
+                                                                       everything) -> None:
+    """The container reads nothing but its mounted model: no network at all (instance mode).
+
+    SageMaker serverless endpoints do not support network isolation (feature exclusions).
+    """
+    assert "EnableNetworkIsolation" not in serverless.one("AWS::SageMaker::Model")["Properties"]
+    assert instance.one("AWS::SageMaker::Model")["Properties"]["EnableNetworkIsolation"] is True
+    models = everything.resources("AWS::SageMaker::Model").values()
+    assert len(models) == 2 and all(m["Properties"]["EnableNetworkIsolation"] is True for m in models)
+
+
 def test_instance_endpoint_with_target_tracking(instance) -> None:
     (variant,) = instance.one("AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
     assert variant["InstanceType"] == "ml.m5.large"
@@ -259,7 +286,15 @@ def test_function_runtime_architecture_timeout_and_tracing(serverless) -> None:
     assert props["Timeout"] == 25  # under API Gateway's 29 s
     assert props["MemorySize"] == 256
     assert props["TracingConfig"] == {"Mode": "Active"}
-    assert "ReservedConcurrentExecutions" not in props
+
+
+def test_function_concurrency_is_reserved_from_the_endpoints_by_default(serverless, instance,
+                                                                         everything) -> None:
+    """Twice what the endpoint serves at once, so a flood cannot take the account's whole pool."""
+    assert predict_function(serverless)["ReservedConcurrentExecutions"] == 2 * 5  # max concurrency 5
+    assert predict_function(instance)["ReservedConcurrentExecutions"] == 5  # set with -c
+    # Two variants of at most 2 instances, 4 requests in flight each (the image's 2 workers x 2 threads).
+    assert predict_function(everything)["ReservedConcurrentExecutions"] == 2 * 2 * 2 * 4
 
 
 def test_function_environment(serverless) -> None:
@@ -302,25 +337,13 @@ def test_powertools_layer_for_the_pinned_version(serverless, instance) -> None:
 
 # --- API Gateway -------------------------------------------------------------------------------
 
-def test_post_predict_is_a_lambda_proxy(serverless) -> None:
+def test_predict_is_a_lambda_proxy(serverless) -> None:
+    """Every method goes to the function (routes and preflight in detail: test_api_contract.py)."""
     serverless.template.has_resource_properties("AWS::ApiGateway::Resource", {"PathPart": "predict"})
     serverless.template.has_resource_properties("AWS::ApiGateway::Method", {
-        "HttpMethod": "POST",
+        "HttpMethod": "ANY",
         "AuthorizationType": "NONE",
         "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST"}})
-
-
-def test_cors_preflight_allows_only_the_website(serverless) -> None:
-    distribution_id = next(iter(serverless.resources("AWS::CloudFront::Distribution")))
-    origin = f"'https://${{{distribution_id}.DomainName}}'"
-    (options,) = [m["Properties"] for m in serverless.resources("AWS::ApiGateway::Method").values()
-                  if m["Properties"]["HttpMethod"] == "OPTIONS"]
-    headers = options["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
-    assert render(headers["method.response.header.Access-Control-Allow-Origin"]) == origin
-    assert headers["method.response.header.Access-Control-Allow-Methods"] == "'POST,OPTIONS'"
-    for response in serverless.resources("AWS::ApiGateway::GatewayResponse").values():
-        assert render(response["Properties"]["ResponseParameters"][
-            "gatewayresponse.header.Access-Control-Allow-Origin"]) == origin
 
 
 def test_stage_throttling_tracing_and_json_access_logs(serverless) -> None:

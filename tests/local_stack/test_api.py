@@ -90,8 +90,10 @@ def test_bad_requests_get_the_handlers_error(stack, body, content_type, status, 
 
 
 def test_a_body_over_api_gateways_limit_is_refused_by_the_gateway(stack):
-    response = post(stack, b"a" * (MAX_BODY_BYTES + 1), "text/plain")
-    assert_error(response, 413, "request_too_large")
+    response = post(stack, b"a" * (MAX_BODY_BYTES + 1), "text/plain", Origin=stack.url)
+    assert_error(response, 413, "payload_too_large")
+    assert response.headers["Access-Control-Allow-Origin"] == stack.url  # the page can read it
+    assert response.headers["Vary"] == "Origin" and response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 @pytest.mark.parametrize("method, path, status, code", [
@@ -100,6 +102,7 @@ def test_a_body_over_api_gateways_limit_is_refused_by_the_gateway(stack):
     ("DELETE", "/predict", 405, "method_not_allowed"),
     ("GET", "/no-such-resource", 404, "not_found"),
     ("POST", "/v2/predict", 404, "not_found"),
+    ("POST", "/predict/extra", 404, "not_found"),
 ])
 def test_other_methods_and_paths_get_the_handlers_404_and_405(stack, method, path, status, code):
     response = requests.request(method, f"{stack.url}{path}", timeout=30)

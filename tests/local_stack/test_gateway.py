@@ -99,6 +99,9 @@ def test_a_body_that_is_not_utf8_arrives_base64_encoded():
     ("GET", "/no/such/thing", "/{proxy+}", {"proxy": "no/such/thing"}),
     ("POST", "/index.html", "/{proxy+}", {"proxy": "index.html"}),
     ("POST", "/", "/", None),
+    ("POST", "/predict/extra", "/predict/{proxy+}", {"proxy": "extra"}),
+    ("GET", "/predict/a/b", "/predict/{proxy+}", {"proxy": "a/b"}),
+    ("POST", "/predictions", "/{proxy+}", {"proxy": "predictions"}),
 ])
 def test_every_other_method_and_path_reaches_the_handler(method, path, resource, path_parameters):
     client, handler = gateway()
@@ -160,6 +163,20 @@ def test_base64_proxy_bodies_are_decoded():
     assert client.get("/predict").data == raw
 
 
+# What API Gateway's own answers carry (infra/gateway_responses.py; the template test compares them).
+GATEWAY_HEADERS = {"Access-Control-Allow-Origin": API_URL, "Access-Control-Expose-Headers": "Retry-After",
+                   "Vary": "Origin", "X-Content-Type-Options": "nosniff"}
+
+
+def assert_gateway_answer(response, status: int, code: str) -> str:
+    assert response.status_code == status and response.content_type == "application/json"
+    for name, value in GATEWAY_HEADERS.items():
+        assert response.headers[name] == value, name
+    body = response.get_json()
+    assert set(body) == {"error", "message"} and body["error"] == code
+    return body["message"]
+
+
 @pytest.mark.parametrize("result", [
     RuntimeError("boom"),
     None,
@@ -170,18 +187,31 @@ def test_base64_proxy_bodies_are_decoded():
 ])
 def test_a_failing_handler_gets_api_gateways_502(result, caplog):
     client, _ = gateway(result)
-    response = client.post("/predict", data="{}")
-    assert response.status_code == 502
-    assert response.get_json() == {"message": "Internal server error"}
+    response = client.post("/predict", data="{}", headers={"Origin": "https://evil.example"})
+    assert assert_gateway_answer(response, 502, "gateway_error") == "Internal server error"
     assert "Lambda handler failed on POST /predict" in caplog.text  # the cause is logged
 
 
 def test_bodies_over_10_mb_are_refused_before_the_handler():
     client, handler = gateway()
     response = client.post("/predict", data=b"a" * (MAX_BODY_BYTES + 1), headers={"Content-Type": "text/plain"})
-    assert response.status_code == 413 and handler.calls == []
-    body = response.get_json()
-    assert body["error"] == "request_too_large" and "10,485,760 bytes" in body["message"]
+    assert handler.calls == []
+    assert "10,485,760 bytes" in assert_gateway_answer(response, 413, "payload_too_large")
+
+
+def test_the_gateways_cors_origin_is_the_pages():
+    app = LocalGateway(RecordingHandler(RuntimeError("boom")), REPO_ROOT / "web", "http://127.0.0.1:9999/")
+    response = Client(app).post("/predict", data="{}")
+    assert response.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:9999"
+
+
+def test_the_gateway_imports_no_cdk():
+    """The local stack shares the gateway's answers with infra/ without loading aws_cdk (and Node.js)."""
+    import subprocess
+    import sys
+
+    code = "import sys, local_stack.gateway; sys.exit('aws_cdk' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, timeout=60).returncode == 0
 
 
 def test_a_body_of_exactly_10_mb_is_passed_on():
