@@ -319,3 +319,31 @@ def test_the_local_gateway_sends_the_templates_gateway_responses(serverless) -> 
         template = props["ResponseTemplates"][content_type]
         assert response.data == template.replace(MESSAGE, json.dumps(message)).encode(), kind
     assert set(getattr(gateway, "RESOURCES", ())) == set(routes(serverless))  # and the same resources
+
+
+# --- README's table of API Gateway's own answers -------------------------------------------------
+
+def readme_error_rows() -> list[tuple[str, str, str]]:
+    """(status, code cell, when) for every row of README's error tables in "The API"."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("**Errors**"):text.index("**CORS**")]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("status", "---"):
+            rows.append((cells[0], cells[1], cells[2]))
+    return rows
+
+
+def test_readme_lists_every_answer_api_gateway_and_its_firewall_give() -> None:
+    from infra.gateway_responses import GATEWAY_ERRORS as TEMPLATE_ERRORS
+    from infra.gateway_responses import RATE_LIMITED
+
+    rows = readme_error_rows()
+    for error in [*TEMPLATE_ERRORS.values(), RATE_LIMITED]:
+        status = str(error.status) if error.status else ("4xx" if "4XX" in error.response_type else "5xx")
+        retry = error.extra_headers.get("Retry-After")
+        matching = [row for row in rows if row[0] == status and f"`{error.code}`" in row[1]
+                    and (retry is None or f"Retry-After: {retry}" in row[1])]
+        assert matching, (f"README's error table has no row {status} `{error.code}`"
+                          f"{f' (+ Retry-After: {retry})' if retry else ''} for {error.response_type}")
