@@ -12,21 +12,58 @@ Response body, ``application/json``::
 
 For a typical IMDB review this is about a tenth of the dense CSV row the course's Lambda sent.
 Pure standard library: it runs inside the Lambda zip.
+
+Reading is bounded before any entry is looked at: at most ``MAX_INSTANCES`` reviews and
+``MAX_PAIRS`` index/count pairs (``PayloadTooLarge``). Every index is an integer below the
+vocabulary size and every count a number from 0 to ``MAX_COUNT`` (2**24): the model reads
+counts as float32, which holds every integer up to 2**24 exactly and turns anything past
+3.4e38 into infinity. A bad entry is named in the message, shortened if it is long.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import reprlib
+import sys
 from typing import Any, Sequence
 
 from lambda_fn.featurizer import SparseCounts
 
 CONTENT_TYPE = "application/json"
+MAX_INSTANCES = 10_000  # reviews in one request
+# Index/count pairs in one request: 10,000 reviews of 200 distinct terms each. A 6 MB body holds
+# at most about 1.5 million, so only an already-parsed document can reach this.
+MAX_PAIRS = 2_000_000
+MAX_COUNT = 2**24  # the largest integer that float32, the model's input type, holds exactly
+COUNT_RULE = f"counts are at most {MAX_COUNT:,} (2**24, float32's largest exact integer)"
 
 
 class PayloadError(ValueError):
     """A request body that is not a valid sparse bag-of-words batch; the message says why."""
+
+
+class PayloadTooLarge(PayloadError):
+    """A request with more reviews or entries than one request may carry (a 413 on the server)."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
+
+
+class _Short(reprlib.Repr):
+    """repr() cut to a few dozen characters, safe for integers past Python's digit limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlong = self.maxstring = self.maxother = 40
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 14_000:  # about 4,200 digits: str() would raise past 4,300
+            return f"<an integer of about {int(x.bit_length() * 0.30103):,} digits>"
+        return super().repr_int(x, level)
+
+
+_show = _Short().repr
 
 
 def encode_request(fingerprint: str, rows: Sequence[SparseCounts]) -> bytes:
@@ -35,16 +72,27 @@ def encode_request(fingerprint: str, rows: Sequence[SparseCounts]) -> bytes:
     return json.dumps({"fingerprint": fingerprint, "instances": instances}, separators=(",", ":")).encode()
 
 
+def loads(body: bytes | str, what: str = "body") -> Any:
+    """``json.loads``, with every failure a PayloadError saying what is wrong with ``what``."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError(f"{what} is not valid JSON, or nests too deeply to read") from None
+    except ValueError:  # the only other one: an integer literal past Python's digit limit
+        raise PayloadError(f"{what} holds a number of more than {sys.get_int_max_str_digits():,} digits, past Python's "
+                           f"limit for integers; {COUNT_RULE} and indices below the vocabulary size") from None
+
+
 def decode_request(body: bytes | str | Any, vocab_size: int) -> tuple[str, list[SparseCounts]]:
     """Parse and validate a request; raise PayloadError naming the first problem found.
 
-    ``body`` may be raw bytes/str or an already-parsed JSON document.
+    ``body`` may be raw bytes/str or an already-parsed JSON document. The number of reviews
+    and of entries is checked before any entry is read (PayloadTooLarge).
     """
     if isinstance(body, (bytes, bytearray, str)):
-        try:
-            body = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise PayloadError(f"body is not valid JSON: {exc}") from exc
+        body = loads(body)
     if not isinstance(body, dict):
         raise PayloadError("body must be a JSON object with 'fingerprint' and 'instances'")
     fingerprint = body.get("fingerprint")
@@ -53,10 +101,18 @@ def decode_request(body: bytes | str | Any, vocab_size: int) -> tuple[str, list[
     instances = body.get("instances")
     if not isinstance(instances, list) or not instances:
         raise PayloadError("'instances' must be a non-empty list")
+    if len(instances) > MAX_INSTANCES:
+        raise PayloadTooLarge(f"{len(instances)} reviews in one request; send at most {MAX_INSTANCES:,}",
+                              "too_many_reviews")
+    pairs = sum(_pair_count(n, row) for n, row in enumerate(instances))
+    if pairs > MAX_PAIRS:
+        raise PayloadTooLarge(f"{pairs:,} index/count pairs; send at most {MAX_PAIRS:,} in one request",
+                              "too_many_terms")
     return fingerprint, [_decode_row(n, row, vocab_size) for n, row in enumerate(instances)]
 
 
-def _decode_row(n: int, row: Any, vocab_size: int) -> SparseCounts:
+def _pair_count(n: int, row: Any) -> int:
+    """The row's number of entries, once its shape is checked (its entries are not read)."""
     if not isinstance(row, dict):
         raise PayloadError(f"instances[{n}] must be an object with 'indices' and 'counts'")
     indices, counts = row.get("indices"), row.get("counts")
@@ -64,10 +120,17 @@ def _decode_row(n: int, row: Any, vocab_size: int) -> SparseCounts:
         raise PayloadError(f"instances[{n}] needs 'indices' and 'counts' lists")
     if len(indices) != len(counts):
         raise PayloadError(f"instances[{n}]: {len(indices)} indices but {len(counts)} counts")
+    return len(indices)
+
+
+def _decode_row(n: int, row: dict, vocab_size: int) -> SparseCounts:
+    indices, counts = row["indices"], row["counts"]
     for i in indices:
-        if type(i) is not int or not 0 <= i < vocab_size:
-            raise PayloadError(f"instances[{n}]: index {i!r} is not an integer in [0, {vocab_size})")
+        if type(i) is not int or not 0 <= i < vocab_size:  # bool is not int here
+            raise PayloadError(f"instances[{n}]: index {_show(i)} is not an integer in [0, {vocab_size})")
     for c in counts:
-        if type(c) not in (int, float) or not math.isfinite(c) or c < 0:
-            raise PayloadError(f"instances[{n}]: count {c!r} is not a finite number >= 0")
+        # Comparisons refuse NaN and the infinities; they work on integers of any size.
+        if not ((type(c) is int or type(c) is float) and 0 <= c <= MAX_COUNT):
+            raise PayloadError(f"instances[{n}]: count {_show(c)} is not a number from 0 to {MAX_COUNT:,}: "
+                               f"{COUNT_RULE}")
     return SparseCounts(indices, counts)
