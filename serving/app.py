@@ -5,6 +5,12 @@ loaded, ``/ping`` and ``/invocations`` answer 503. Under gunicorn each worker bu
 app (and ONNX Runtime session) after the fork and waits for the model before accepting
 connections, so traffic never reaches a worker that cannot score yet. Every error is JSON
 ``{"error", "message"}``.
+
+A request has until its deadline (``timeout`` seconds, or the ``Deadline`` the front put in
+the environ under ``DEADLINE_KEY``): it is checked between pieces of parsing and before and
+after the model runs, and a request past it is a 503 ``timeout``. A model answer that is not a
+probability for every row (NaN, infinite, outside [0, 1], wrong length) is a 500
+``model_error``: never a NaN in the JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from typing import Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from serving.inputs import PARSERS, RequestError
+import numpy as np
+
+from serving.inputs import PARSERS, Deadline, RequestError
 from serving.model import Model
 
 log = logging.getLogger("serving")
@@ -32,6 +40,7 @@ MAX_DISCARD_BYTES = 64 * 1024 * 1024
 JSON = "application/json"
 # gunicorn's exit code for "worker failed to boot": the master then stops instead of respawning.
 WORKER_BOOT_ERROR = 3
+DEADLINE_KEY = "serving.deadline"  # the environ key of a request's Deadline, set by the front
 
 
 class ModelSlot:
@@ -66,7 +75,7 @@ def _exit_worker(exc: Exception) -> None:
 
 
 def _json(body: dict, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status, headers, mimetype=JSON)
+    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), status, headers, mimetype=JSON)
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -88,13 +97,30 @@ def _discard_body() -> None:
         dropped += len(chunk)
 
 
+def _checked(probabilities: np.ndarray, rows: int) -> list[float]:
+    """The model's answers as floats, or a 500 ``model_error`` naming the first one that is wrong."""
+    if probabilities.shape != (rows,):
+        raise RequestError(500, "model_error", f"the model answered shape {probabilities.shape} for {rows} rows; "
+                                               "redeploy a model that follows the contract")
+    wrong = ~((probabilities >= 0) & (probabilities <= 1))  # NaN fails both comparisons
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        raise RequestError(500, "model_error", f"the model's answer for row {row + 1} is {float(probabilities[row])}, "
+                                               "not a probability in [0, 1]; the model is faulty")
+    return probabilities.tolist()
+
+
 def create_app(
     model_dir: str | Path | None = None,
     intra_op_threads: int = 1,
     loader: Callable[[], Model] | None = None,
     on_load_error: Callable[[Exception], None] = _exit_worker,
+    timeout: float | None = None,
 ) -> Flask:
-    """Build the app and start loading the model (from ``model_dir``, or by calling ``loader``)."""
+    """Build the app and start loading the model (from ``model_dir``, or by calling ``loader``).
+
+    ``timeout``: seconds one request may take, when the front did not set its deadline.
+    """
     if loader is None:
         if model_dir is None:
             raise ValueError("create_app needs a model_dir or a loader")
@@ -114,6 +140,7 @@ def create_app(
     @app.post("/endpoints/<name>/invocations")
     def invocations(name: str | None = None) -> Response:
         """Score a batch. ``name`` (boto3's path) is ignored: this server is the endpoint."""
+        deadline = request.environ.get(DEADLINE_KEY) or Deadline(timeout)
         # Read the body first, so that a client still sending a large one reads the error
         # below instead of a connection reset.
         body = _read_body()
@@ -129,18 +156,20 @@ def create_app(
             got = request.mimetype or "no Content-Type"
             raise RequestError(415, "unsupported_media_type",
                                f"cannot read {got}; send one of {', '.join(PARSERS)}")
-        batch = parse(body, request.mimetype_params.get("charset", "utf-8"), model)
+        batch = parse(body, request.mimetype_params.get("charset", "utf-8"), model, deadline)
+        deadline.check()
         probabilities = model.predict(batch)
+        deadline.check()  # ONNX Runtime cannot be stopped mid-run; its answer is dropped when late
         predictions = [
             {"label": "positive" if p >= 0.5 else "negative", "probability_positive": p,
              "model_version": model.version}
-            for p in probabilities.tolist()
+            for p in _checked(probabilities, len(batch))
         ]
         return _json({"predictions": predictions}, headers={"X-Model-Version": model.version})
 
     @app.errorhandler(RequestError)
     def request_error(exc: RequestError) -> Response:
-        log.warning("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
+        (log.error if exc.status >= 500 else log.warning)("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
         return _error(exc.status, exc.code, exc.message)
 
     @app.errorhandler(HTTPException)
