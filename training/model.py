@@ -19,15 +19,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import Tensor, nn
 
+# The allowed choices, defined here only: the command line, its checks and the search read them.
 ModelKind = Literal["linear", "mlp"]
 TermFrequency = Literal["binary", "log"]
 Weighting = Literal["nb", "idf", "none"]
-MODEL_KINDS: tuple[str, ...] = ("linear", "mlp")
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
+TERM_FREQUENCIES: tuple[str, ...] = get_args(TermFrequency)
+WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
+CHOICES: dict[str, tuple[str, ...]] = {  # ModelSettings field -> its allowed values
+    "kind": MODEL_KINDS,
+    "term_frequency": TERM_FREQUENCIES,
+    "weighting": WEIGHTINGS,
+}
 _EPS = 1e-12
 
 
