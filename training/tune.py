@@ -30,20 +30,22 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import itertools
 import json
 import math
 import sys
 import tempfile
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from lambda_fn.featurizer import MAX_FILE_BYTES, FeaturizerError
+from lambda_fn.featurizer import MAX_FILE_BYTES, FeaturizerError, FeaturizerSettings
 from training.data import DataError, load_imdb, train_validation_split
+from training.model import MODEL_KINDS, TERM_FREQUENCIES, WEIGHTINGS
 from training.train import Features, TrainConfig, featurize, train
 
 STUDY_NAME = "imdb-sentiment"
@@ -54,12 +56,21 @@ FLOAT32_BYTES = 4
 # reviews the 300,000th most frequent bigram (trigram) is in 2 (4) of them, so the search fixes
 # min_df = 2 and lets max_features choose the size alone.
 SEARCH_MIN_DF = 2
-SPACE: dict[str, str] = {  # what each searched setting may take (see ``suggest``)
+
+
+def _one_of(choices: Sequence[object]) -> str:
+    """``("a", "b", "c")`` → ``"a, b or c"``: how SPACE describes a categorical choice."""
+    *rest, last = map(str, choices)
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+# What each searched setting may take (see ``suggest``); the categorical choices are training.model's.
+SPACE: dict[str, str] = {
     "ngram_max": "2 or 3",
     "max_features": "50,000 to 300,000, step 50,000",
-    "term_frequency": "binary or log",
-    "weighting": "nb, idf or none",
-    "model": "linear or mlp",
+    "term_frequency": _one_of(TERM_FREQUENCIES),
+    "weighting": _one_of(WEIGHTINGS),
+    "model": _one_of(MODEL_KINDS),
     # Adam updates all vocab × hidden first-layer weights every step: hidden 64 took ~4 min a trial here.
     "hidden": "8, 16 or 32 (mlp only)",
     "dropout": "0.0 to 0.6 (mlp only)",
@@ -75,12 +86,12 @@ CSV_COLUMNS = ["number", "state", "validation_loss", "validation_accuracy", "val
 
 def suggest(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
     """Draw one point of the search space (``SPACE``); every other setting comes from ``base``."""
-    model = trial.suggest_categorical("model", ["linear", "mlp"])
+    model = trial.suggest_categorical("model", list(MODEL_KINDS))
     settings: dict[str, Any] = {
         "ngram_max": trial.suggest_int("ngram_max", 2, 3),
         "max_features": trial.suggest_int("max_features", 50_000, 300_000, step=50_000),
-        "term_frequency": trial.suggest_categorical("term_frequency", ["binary", "log"]),
-        "weighting": trial.suggest_categorical("weighting", ["nb", "idf", "none"]),
+        "term_frequency": trial.suggest_categorical("term_frequency", list(TERM_FREQUENCIES)),
+        "weighting": trial.suggest_categorical("weighting", list(WEIGHTINGS)),
         "lr": trial.suggest_float("lr", 1e-3, 1e-1, log=True),
         "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-6, 1e-5, 1e-4, 1e-3]),
         "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512, 1024]),
@@ -88,13 +99,14 @@ def suggest(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
     if model == "mlp":
         settings["hidden"] = trial.suggest_categorical("hidden", [8, 16, 32])
         settings["dropout"] = trial.suggest_float("dropout", 0.0, 0.6)
-    return replace(base, model=model, min_df=SEARCH_MIN_DF, **settings)
+    return base.with_options(model=model, min_df=SEARCH_MIN_DF, **settings)
 
 
 def searched(config: TrainConfig) -> dict[str, Any]:
     """``config``'s values of the searched settings: the parameters that enqueue it as a trial."""
-    names = [name for name in SPACE if config.model == "mlp" or name not in ("hidden", "dropout")]
-    return {name: getattr(config, name) for name in names}
+    options = config.options()
+    names = [name for name in SPACE if config.model.kind == "mlp" or name not in ("hidden", "dropout")]
+    return {name: options[name] for name in names}
 
 
 def over_budget(
@@ -111,7 +123,7 @@ def over_budget(
     """
     if featurizer_bytes > featurizer_budget:
         return f"featurizer.json would be {featurizer_bytes:,} bytes, over the {featurizer_budget:,} B budget"
-    width = config.hidden if config.model == "mlp" else 1
+    width = config.model.hidden if config.model.kind == "mlp" else 1
     weights = FLOAT32_BYTES * vocab_size * width
     if weights > model_budget:
         return (f"model.onnx would hold at least {weights:,} bytes of weights ({vocab_size:,} terms x "
@@ -137,20 +149,17 @@ class Objective:
         self.featurizer_budget, self.model_budget = featurizer_budget, model_budget
         self.features = functools.lru_cache(maxsize=cache_size)(self._featurize)
 
-    def _featurize(self, ngram_max: int, min_df: int, max_features: int) -> tuple[Features, int, float]:
+    def _featurize(self, settings: FeaturizerSettings) -> tuple[Features, int, float]:
         """Features for one featurizer setting, the size of its featurizer.json, and seconds taken."""
         clock = time.perf_counter()
-        config = replace(self.base, ngram_max=ngram_max, min_df=min_df, max_features=max_features)
-        features = featurize(config, self.train_split, self.val_split)
+        features = featurize(replace(self.base, featurizer=settings), self.train_split, self.val_split)
         return features, len(features.featurizer.to_json().encode("utf-8")), time.perf_counter() - clock
 
     def __call__(self, trial: optuna.Trial) -> float:
         config = suggest(trial, self.base)
         print(f"\ntrial {trial.number}: {json.dumps(trial.params)}", flush=True)
         hits = self.features.cache_info().hits
-        features, featurizer_bytes, featurize_seconds = self.features(
-            config.ngram_max, config.min_df, config.max_features
-        )
+        features, featurizer_bytes, featurize_seconds = self.features(config.featurizer)
         vocab_size = features.featurizer.vocab_size
         for key, value in {
             "vocab_size": vocab_size,
@@ -263,7 +272,7 @@ def write_reports(study: optuna.Study, out: Path, base: TrainConfig) -> None:
         return
     best = study.best_trial
     chosen = recommended(complete, best, base)
-    config = replace(suggest(optuna.trial.FixedTrial(chosen.params), base), data=None, out=base.out)
+    config = suggest(optuna.trial.FixedTrial(chosen.params), base).with_options(data=None, out=base.out)
     defaults = next((t for t in complete if t.user_attrs.get("defaults")), None)
     report = {
         "objective": "validation log loss of the early-stopped model (minimised)",
@@ -274,7 +283,7 @@ def write_reports(study: optuna.Study, out: Path, base: TrainConfig) -> None:
         "recommended_rule": RECOMMENDED_RULE,
         "recommended": summary(chosen),
         "defaults": summary(defaults) if defaults else None,
-        "config": {k: v for k, v in asdict(config).items() if k not in ("data", "out")},
+        "config": {k: v for k, v in config.options().items() if k not in ("data", "out")},
         "command": "python -m training --data PATH --out DIR " + flags(config),
         "search_space": SPACE | {"min_df": f"fixed at {SEARCH_MIN_DF}"},
     }
@@ -308,12 +317,11 @@ def summary(trial: FrozenTrial) -> dict[str, Any]:
 
 def flags(config: TrainConfig) -> str:
     """The ``python -m training`` flags that differ from ``TrainConfig``'s defaults."""
-    default = TrainConfig()
-    changed = [f.name for f in fields(TrainConfig)
-               if f.name not in ("data", "out") and getattr(config, f.name) != getattr(default, f.name)]
+    default, options = TrainConfig().options(), config.options()
+    changed = [name for name, value in options.items() if name not in ("data", "out") and value != default[name]]
     words = []
     for name in changed:
-        flag, value = "--" + name.replace("_", "-"), getattr(config, name)
+        flag, value = "--" + name.replace("_", "-"), options[name]
         if isinstance(value, bool):
             flag = flag if value else "--no-" + flag[2:]
         words.append(flag if isinstance(value, bool) else f"{flag} {value}")
@@ -330,7 +338,7 @@ def plot_accuracy_vs_size(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
-    markers = {("linear", 2): "o", ("linear", 3): "s", ("mlp", 2): "^", ("mlp", 3): "D"}
+    markers = dict(zip(itertools.product(MODEL_KINDS, (2, 3)), "os^D"))  # (model, ngram_max) -> marker
     for (model, ngram), marker in markers.items():
         chosen = [t for t in complete if (t.params["model"], t.params["ngram_max"]) == (model, ngram)]
         if chosen:

@@ -103,7 +103,8 @@ def test_sagemaker_environment_and_hyperparameters(tmp_path: Path, monkeypatch):
     )
     config = parse_config(["--hyperparameters", hyperparameters, "--epochs", "3"])
     assert (config.data, config.out) == ("/opt/ml/input/data/training", "/opt/ml/model")
-    assert (config.model, config.lr, config.normalize, config.max_features) == ("mlp", 0.005, False, 5000)
+    assert (config.model.kind, config.lr, config.model.normalize, config.featurizer.max_features) == (
+        "mlp", 0.005, False, 5000)
     assert config.epochs == 3  # the command line wins
 
 

@@ -58,8 +58,8 @@ def test_search_writes_trials_best_and_plot(searches):
     # Trial 0 is the current defaults, the yardstick of every other trial.
     assert best["defaults"]["trial"] == 0 and best["defaults"]["params"] == searched(BASE)
     assert best["config"]["min_df"] == SEARCH_MIN_DF
-    assert best["config"] | {"data": None, "out": "x"} == dataclasses.asdict(
-        dataclasses.replace(BASE, **best["best"]["params"], min_df=SEARCH_MIN_DF, out="x"))
+    assert best["config"] | {"data": None, "out": "x"} == (
+        BASE.with_options(**best["best"]["params"], min_df=SEARCH_MIN_DF, out="x").options())
     assert best["command"].startswith("python -m training --data PATH --out DIR")
     assert (out / "accuracy_vs_size.png").read_bytes()[:8] == PNG
 
@@ -128,12 +128,13 @@ def test_size_budget_prunes_before_training(monkeypatch, fixture_archive: Path, 
     ],
 )
 def test_over_budget(model, hidden, vocab, featurizer_bytes, reason):
-    found = over_budget(TrainConfig(model=model, hidden=hidden), vocab, featurizer_bytes)
+    found = over_budget(TrainConfig().with_options(model=model, hidden=hidden), vocab, featurizer_bytes)
     assert found == reason if reason is None else reason in found
 
 
 def test_over_budget_linear_counts_one_weight_per_term():
-    found = over_budget(TrainConfig(model="linear", hidden=32), 300_000, 4_000_000, model_budget=1_000_000)
+    found = over_budget(TrainConfig().with_options(model="linear", hidden=32), 300_000, 4_000_000,
+                        model_budget=1_000_000)
     assert "at least 1,200,000 bytes of weights (300,000 terms x 1 outputs)" in found
 
 
@@ -148,12 +149,12 @@ def test_resume_runs_only_the_missing_trials(fixture_archive: Path, tmp_path: Pa
 
 
 def test_train_with_features_never_scores_the_test_split(fixture_folder: Path, tmp_path: Path):
-    config = dataclasses.replace(BASE, data=str(fixture_folder), out=str(tmp_path), min_df=1)
+    config = BASE.with_options(data=str(fixture_folder), out=str(tmp_path), min_df=1)
     features = featurize(config, *train_validation_split(load_imdb(fixture_folder).train, 0.2, config.seed))
     with pytest.raises(ValueError, match="pass score_test=False"):
         train(config, features)
     with pytest.raises(ValueError, match="config asks for"):
-        train(dataclasses.replace(config, ngram_max=3), features, score_test=False)
+        train(config.with_options(ngram_max=3), features, score_test=False)
     metrics = train(config, features, score_test=False)
     assert metrics["test"] is None and metrics["data"]["test"] is None
     assert json.loads((tmp_path / "metrics.json").read_text())["test"] is None
