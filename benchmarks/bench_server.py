@@ -7,8 +7,9 @@
 2. The trained model on ONNX Runtime against the same weights in torch eager mode, at batch 1,
    64 and 256, both on one thread (what a server worker uses) and fed the same sparse batch
    (``indices``, ``counts``, ``offsets``, built once, outside the timing). The torch model is
-   the training package's own forward (the function that was exported) with model.onnx's
-   weights, checked to give the same outputs.
+   the checkpoint training writes beside model.onnx (``model.pt``: the training package's own
+   forward, the function that was exported, with its weights), checked to be the same model
+   version and to give the same outputs.
 
 Targets: ONNX Runtime >= 1.5x faster than torch eager at batch 1; server p50 < 2 ms for one review.
 
@@ -18,7 +19,6 @@ Targets: ONNX Runtime >= 1.5x faster than torch eager at batch 1; server p50 < 2
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import subprocess
 import sys
@@ -109,24 +109,19 @@ def bench_server(model: Model, reviews: list[str], model_dir: Path, requests: in
 
 # -- ONNX Runtime against torch eager --------------------------------------------------------------
 def torch_model(model_dir: Path, model: Model):
-    """The trained network in torch, its weights read back from model.onnx (training keeps no .pt)."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
+    """The trained network in torch eager mode: the checkpoint training wrote beside model.onnx."""
+    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+    from training.model import ProbabilityModel
 
-    from training.model import ModelSettings, ProbabilityModel, SentimentModel
-
-    config = json.loads((model_dir / "metrics.json").read_text())["config"]
-    settings = ModelSettings(kind=config["model"], term_frequency=config["term_frequency"],
-                             weighting=config["weighting"], normalize=config["normalize"],
-                             hidden=config["hidden"], dropout=config["dropout"])
-    net = ProbabilityModel(SentimentModel(model.vocab_size, settings)).eval()
-    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(model_dir / MODEL_FILE).graph.initializer}
-    missing = [k for k in net.state_dict() if k not in weights]
-    if missing:
-        raise SystemExit(f"model.onnx has no initializers named {missing}; cannot rebuild the torch model")
-    net.load_state_dict({k: torch.from_numpy(weights[k].copy()) for k in net.state_dict()})
-    return net
+    path = model_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        raise SystemExit(f"no {path}: training writes it beside model.onnx; retrain "
+                         f"(python -m training --out {model_dir})")
+    checkpoint = load_checkpoint(path)
+    if checkpoint.model_version != model.version:
+        raise SystemExit(f"{path} holds model {checkpoint.model_version}, {model_dir / MODEL_FILE} holds "
+                         f"{model.version}: retrain (python -m training --out {model_dir})")
+    return ProbabilityModel(checkpoint.model).eval()
 
 
 def bench_runtimes(model_dir: Path, model: Model, reviews: list[str],
