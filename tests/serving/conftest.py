@@ -32,17 +32,46 @@ MODEL_VERSION = "20261128T1810Z-0badc0de"
 
 
 def build_model(path: Path, *, fingerprint: str, vocab_size: int, metadata: dict | None = None,
-                batch_dim: str | int = "batch") -> Path:
+                batch_dim: str | int = "batch", spin: int = 0) -> Path:
     """Write sigmoid(Σ W[indices] · counts per row + b) with the contract's inputs, output and metadata.
 
     Per-row sums are differences of a running total at the row starts, as in the trained model:
-    empty rows (equal offsets) sum to 0 and score sigmoid(b).
+    empty rows (equal offsets) sum to 0 and score sigmoid(b). ``spin`` > 0 makes a deliberately
+    slow model with the same answers: a batch whose largest count is c first runs an empty ONNX
+    Loop (c - 1) x spin times (about 1.5 s per million here), so the start-up check (counts of 1)
+    stays fast while a request can be made to take as long as a test needs.
     """
     weights = np.array([WEIGHTS.get(t, 0.0) for t in VOCAB][:vocab_size] + [0.0] * (vocab_size - len(VOCAB)),
                        np.float32)
     node = helper.make_node
+    slow, slow_init = [], []
+    if spin:
+        body = helper.make_graph(
+            [node("Identity", ["cond_in"], ["cond_out"]), node("Add", ["v_in", "one_f"], ["v_out"])],
+            "spin",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
+            initializer=[numpy_helper.from_array(np.ones(1, np.float32), "one_f")],
+        )
+        slow = [
+            node("Concat", ["counts", "one_f"], ["counts_and_one"], axis=0),  # never empty
+            node("ReduceMax", ["counts_and_one"], ["largest"], keepdims=0),
+            node("Sub", ["largest", "one_scalar"], ["over_one"]),
+            node("Mul", ["over_one", "spin"], ["turns_f"]),
+            node("Cast", ["turns_f"], ["turns"], to=TensorProto.INT64),
+            node("Loop", ["turns", "true", "zero"], ["spun"], body=body),
+            node("Mul", ["spun", "zero"], ["nothing"]),
+            node("Add", ["B", "nothing"], ["B_and_nothing"]),  # the answers stay the same
+        ]
+        slow_init = [numpy_helper.from_array(np.ones(1, np.float32), "one_f"),
+                     numpy_helper.from_array(np.array(1, np.float32), "one_scalar"),
+                     numpy_helper.from_array(np.array(spin, np.float32), "spin"),
+                     numpy_helper.from_array(np.array(True), "true")]
     graph = helper.make_graph(
-        [
+        slow + [
             node("Gather", ["W", "indices"], ["w"]),
             node("Mul", ["w", "counts"], ["terms"]),
             node("CumSum", ["terms", "axis0"], ["running"]),
@@ -52,7 +81,7 @@ def build_model(path: Path, *, fingerprint: str, vocab_size: int, metadata: dict
             node("Slice", ["totals", "minus_one", "end"], ["grand_total"]),
             node("Concat", ["later_starts", "grand_total"], ["at_ends"], axis=0),
             node("Sub", ["at_ends", "at_starts"], ["row_sums"]),
-            node("Add", ["row_sums", "B"], ["logit"]),
+            node("Add", ["row_sums", "B" if not spin else "B_and_nothing"], ["logit"]),
             node("Sigmoid", ["logit"], ["probability"]),
         ],
         "tiny_sentiment",
@@ -70,7 +99,7 @@ def build_model(path: Path, *, fingerprint: str, vocab_size: int, metadata: dict
             numpy_helper.from_array(np.array([1], np.int64), "one"),
             numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
             numpy_helper.from_array(np.array([2**62], np.int64), "end"),
-        ],
+        ] + slow_init,
     )
     return _save(graph, path, fingerprint, vocab_size, metadata)
 
@@ -110,13 +139,13 @@ def _save(graph: onnx.GraphProto, path: Path, fingerprint: str, vocab_size: int,
 
 
 def write_artifacts(directory: Path, *, metadata: dict | None = None, batch_dim: str | int = "batch",
-                    vocab: list[str] = VOCAB) -> Featurizer:
+                    vocab: list[str] = VOCAB, spin: int = 0) -> Featurizer:
     """A featurizer.json and a matching model.onnx in ``directory``; ``metadata`` overrides props."""
     directory.mkdir(parents=True, exist_ok=True)
     featurizer = Featurizer(FeaturizerSettings(min_df=1), vocab)
     featurizer.save(directory / "featurizer.json")
     build_model(directory / "model.onnx", fingerprint=featurizer.fingerprint, vocab_size=len(vocab),
-                metadata=metadata, batch_dim=batch_dim)
+                metadata=metadata, batch_dim=batch_dim, spin=spin)
     return featurizer
 
 
@@ -155,12 +184,16 @@ def free_port() -> int:
 class Client:
     """A tiny HTTP client for one server: a fresh connection per call keeps tests independent."""
 
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, timeout: float = 30):
+        self.port, self.timeout = port, timeout
+
+    def with_timeout(self, timeout: float) -> "Client":
+        """The same server, with another socket timeout (a liveness bound on each answer)."""
+        return Client(self.port, timeout)
 
     def request(self, method: str, path: str, body: bytes | str | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         try:
             conn.request(method, path, body=body.encode() if isinstance(body, str) else body,
                          headers=headers or {})

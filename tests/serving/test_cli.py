@@ -56,3 +56,11 @@ def test_a_non_integer_environment_variable_is_named():
                             timeout=60, env=env)
     assert result.returncode == 1
     assert "SAGEMAKER_MODEL_SERVER_WORKERS must be an integer, got 'lots'" in result.stderr
+
+
+def test_the_help_says_what_the_timeouts_bound():
+    result = subprocess.run([sys.executable, "-m", "serving", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    text = " ".join(result.stdout.split())
+    assert "--timeout" in text and "the most one request may take" in text
+    assert "--client-timeout" in text
