@@ -4,12 +4,12 @@
 import sys
 
 from infra import create_app
-from infra.artifacts import ArtifactsError
 from infra.config import ConfigError
 from infra.website import WebsiteError
+from sentiment.artifacts import ArtifactError
 
 try:
     app = create_app()
-except (ArtifactsError, ConfigError, WebsiteError) as err:
+except (ArtifactError, ConfigError, WebsiteError) as err:
     sys.exit(f"error: {err}")  # a clear one-line cause instead of a traceback
 app.synth()

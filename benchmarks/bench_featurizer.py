@@ -23,7 +23,7 @@ import time
 from typing import Callable
 
 from benchmarks.common import parser, setup
-from lambda_fn.featurizer import Featurizer
+from sentiment.featurizer import Featurizer
 
 
 def course_review_to_words(text: str) -> list[str]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import statistics
 
 from benchmarks.common import parser, setup
-from lambda_fn.featurizer import Featurizer, SparseCounts
-from lambda_fn.payload import encode_request
+from sentiment.featurizer import Featurizer, SparseCounts
+from sentiment.wire import encode_request
 
 
 def dense_csv_row(row: SparseCounts, width: int) -> bytes:

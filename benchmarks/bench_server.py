@@ -29,9 +29,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchmarks.common import parser, test_sample
-from lambda_fn.payload import encode_request
+from sentiment.wire import encode_request
 from serving.inputs import parse_json
-from serving.model import MODEL_FILE, Batch, Model
+from sentiment.artifacts import MODEL_FILE
+from sentiment.batch import Batch
+from serving.model import Model
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 64
@@ -110,7 +112,8 @@ def bench_server(model: Model, reviews: list[str], model_dir: Path, requests: in
 # -- ONNX Runtime against torch eager --------------------------------------------------------------
 def torch_model(model_dir: Path, model: Model):
     """The trained network in torch eager mode: the checkpoint training wrote beside model.onnx."""
-    from training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+    from sentiment.artifacts import CHECKPOINT_FILE
+    from training.checkpoint import load_checkpoint
     from training.model import ProbabilityModel
 
     path = model_dir / CHECKPOINT_FILE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lambda_fn.featurizer import Featurizer
+from sentiment.featurizer import Featurizer
 from training.data import Imdb, load_imdb
 
 

@@ -17,12 +17,11 @@ from constructs import Construct
 
 from infra.config import Settings
 from infra.gateway_responses import GATEWAY_ERRORS, JSON, RATE_LIMIT_WINDOW_S, RATE_LIMITED, GatewayError
+from infra.packaging import LAMBDA_FOLDERS, only
 from infra.storage import removal_policy
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 offers
 POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the Powertools layers
-# The zip holds the lambda_fn package at its root and nothing else: its runtime modules only.
-LAMBDA_CODE = ["*", "!lambda_fn/*.py", "lambda_fn/test_*.py", "lambda_fn/conftest.py"]
 HANDLER = "lambda_fn.handler.lambda_handler"
 # API Gateway gives up after 29 s; the function must answer (with a clear error) before that.
 LAMBDA_TIMEOUT = Duration.seconds(25)
@@ -85,7 +84,7 @@ class PredictApi(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=HANDLER,
-            code=lambda_.Code.from_asset(str(repo_root), exclude=LAMBDA_CODE,
+            code=lambda_.Code.from_asset(str(repo_root), exclude=only(LAMBDA_FOLDERS),
                                          ignore_mode=IgnoreMode.DOCKER),
             layers=[lambda_.LayerVersion.from_layer_version_arn(
                 self, "Powertools", powertools_layer_arn(self, repo_root,

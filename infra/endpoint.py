@@ -15,6 +15,7 @@ from constructs import Construct
 
 from infra.artifacts import UploadedModel
 from infra.config import Settings
+from infra.packaging import IMAGE_PATHS, only
 
 # Variant names say which role a model plays, not which version it is: they stay valid
 # ([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}) and stable, so alarms and autoscaling survive a new model.
@@ -22,16 +23,6 @@ CURRENT = "current"
 CANDIDATE = "candidate"
 DATA_CAPTURE_PREFIX = "datacapture/"
 
-# The image's build context is the repo root (serving/ imports lambda_fn's featurizer), cut
-# down to what the Dockerfile copies, so a change elsewhere neither rebuilds nor re-uploads it.
-IMAGE_CONTEXT = [
-    "*",
-    "!serving/",
-    "!lambda_fn/",
-    "!requirements/serving.txt",
-    "**/__pycache__",
-    "**/*.pyc",
-]
 
 
 @dataclass(frozen=True)
@@ -61,7 +52,7 @@ class SentimentEndpoint(Construct):
             self, "Image",
             directory=str(repo_root),
             file="serving/Dockerfile",
-            exclude=IMAGE_CONTEXT,
+            exclude=only(IMAGE_PATHS),  # the build context: what the Dockerfile copies
             ignore_mode=IgnoreMode.DOCKER,
             # SageMaker serverless runs x86_64 only; pinning the platform keeps a build on an
             # arm64 laptop from producing an image the endpoint cannot start.

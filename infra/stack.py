@@ -11,7 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.api import PredictApi
-from infra.artifacts import LocalArtifacts, ModelArtifacts
+from infra.artifacts import ModelArtifacts, check_candidate, read_training_output
 from infra.batch import BatchTransform
 from infra.config import Settings
 from infra.endpoint import CANDIDATE, CURRENT, SentimentEndpoint, Variant
@@ -29,11 +29,11 @@ class SentimentStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings,
                  repo_root: Path = REPO_ROOT, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        artifacts = LocalArtifacts.read(_resolve(repo_root, settings.model_dir))
+        artifacts = read_training_output(_resolve(repo_root, settings.model_dir))
         candidate = None
         if settings.candidate_model_dir is not None:
-            candidate = LocalArtifacts.read(_resolve(repo_root, settings.candidate_model_dir))
-            artifacts.check_candidate(candidate)  # one featurizer for both, or no synth
+            candidate = read_training_output(_resolve(repo_root, settings.candidate_model_dir))
+            check_candidate(artifacts, candidate)  # one featurizer for both, or no synth
 
         # Server access logs of both buckets and CloudFront's standard logs land here, and expire
         # after access_log_retention_days. CloudFront's standard logging writes with ACLs, hence

@@ -24,9 +24,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from lambda_fn.featurizer import Featurizer, FeaturizerError
-from lambda_fn.payload import CONTENT_TYPE, encode_request
 from lambda_fn.validation import ApiError
+from sentiment.featurizer import Featurizer, FeaturizerError
+from sentiment.wire import CONTENT_TYPE, PayloadError, decode_response, encode_request
 
 # Worst case per request: 2 attempts x (2 s connect + 8 s read) + under 1 s of backoff = 21 s,
 # well under API Gateway's 29 s, so a slow endpoint gets our 504 rather than API Gateway's.
@@ -163,25 +163,11 @@ def _client_error(exc: ClientError, endpoint_name: str) -> ApiError:
 
 
 def _predictions(payload: bytes, count: int) -> list[dict[str, Any]]:
-    """The endpoint's predictions, checked against the contract before they reach the caller."""
+    """The endpoint's predictions, checked against the wire format before they reach the caller."""
     try:
-        items = json.loads(payload)["predictions"]
-        if len(items) != count:
-            raise ValueError(f"{len(items)} predictions for {count} reviews")
-        return [_prediction(item) for item in items]
-    except (ValueError, KeyError, TypeError) as exc:
+        return decode_response(payload, count)
+    except PayloadError as exc:
         raise ApiError(
             502, "bad_model_response", "the model endpoint answered with an unexpected response",
-            detail=f"endpoint response rejected ({type(exc).__name__}: {exc}): {payload[:200]!r}",
+            detail=f"endpoint response rejected ({exc}): {payload[:200]!r}",
         ) from None
-
-
-def _prediction(item: dict[str, Any]) -> dict[str, Any]:
-    label, probability, version = item["label"], item["probability_positive"], item["model_version"]
-    if type(probability) not in (int, float) or not 0 <= probability <= 1:  # NaN fails the comparison
-        raise ValueError(f"probability_positive {probability!r} is not a number in [0, 1]")
-    if label != ("positive" if probability >= 0.5 else "negative"):
-        raise ValueError(f"label {label!r} disagrees with probability_positive {probability}")
-    if not isinstance(version, str) or not version:
-        raise ValueError(f"model_version {version!r} is not a non-empty string")
-    return {"label": label, "probability_positive": float(probability), "model_version": version}

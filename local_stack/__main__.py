@@ -20,13 +20,12 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from lambda_fn.featurizer import Featurizer, FeaturizerError
+from sentiment.artifacts import FEATURIZER_FILE, SERVED_FILES, ArtifactError, ModelFolder
 from local_stack.gateway import LocalGateway
 from local_stack.model_server import (REPO_ROOT, ModelServer, ModelServerError, RestartPolicy, Supervisor,
                                       free_port)
 
 WEB_DIR = REPO_ROOT / "web"
-REQUIRED_ARTIFACTS = ("model.onnx", "featurizer.json")
 
 
 class StackError(RuntimeError):
@@ -67,19 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def check_artifacts(model_dir: Path) -> Path:
     """The resolved model dir, or StackError naming what is missing or broken."""
-    hint = f"Run `make train` (or `python -m training --out {model_dir}`) to train a model first."
-    if not model_dir.is_dir():
-        raise StackError(f"model dir {model_dir} does not exist. {hint}")
-    missing = [name for name in REQUIRED_ARTIFACTS if not (model_dir / name).is_file()]
-    if missing:
-        raise StackError(f"{model_dir} is missing {', '.join(missing)}. {hint}")
-    if (model_dir / "model.onnx").stat().st_size == 0:
-        raise StackError(f"{model_dir / 'model.onnx'} is empty. {hint}")
     try:
-        Featurizer.load(model_dir / "featurizer.json")
-    except FeaturizerError as exc:
-        raise StackError(f"{model_dir / 'featurizer.json'} is broken: {exc}. {hint}") from exc
-    return model_dir.resolve()
+        return ModelFolder.read(model_dir, files=SERVED_FILES).path.resolve()
+    except ArtifactError as exc:
+        raise StackError(str(exc)) from None
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -104,7 +94,7 @@ def handler_environment(model_dir: Path, origin: str, port: int, server_url: str
     origins = dict.fromkeys([origin, f"http://127.0.0.1:{port}", f"http://localhost:{port}"])
     return {
         "ENDPOINT_NAME": "local",
-        "FEATURIZER_URI": str(model_dir / "featurizer.json"),
+        "FEATURIZER_URI": str(model_dir / FEATURIZER_FILE),
         "ALLOWED_ORIGINS": ",".join(origins),
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server_url,
         # Dummy credentials: the local server ignores the signature, and no real key is ever used.

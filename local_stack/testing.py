@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+from sentiment.featurizer import Featurizer, FeaturizerSettings
 from local_stack.model_server import REPO_ROOT, free_port
 
 WEIGHTS = {

@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import numpy as np
 
+from sentiment.wire import encode_response
 from serving.inputs import PARSERS, Deadline, RequestError
 from serving.model import Model
 
@@ -160,12 +161,8 @@ def create_app(
         deadline.check()
         probabilities = model.predict(batch)
         deadline.check()  # ONNX Runtime cannot be stopped mid-run; its answer is dropped when late
-        predictions = [
-            {"label": "positive" if p >= 0.5 else "negative", "probability_positive": p,
-             "model_version": model.version}
-            for p in _checked(probabilities, len(batch))
-        ]
-        return _json({"predictions": predictions}, headers={"X-Model-Version": model.version})
+        answer = encode_response(_checked(probabilities, len(batch)), model.version)
+        return _json(answer, headers={"X-Model-Version": model.version})
 
     @app.errorhandler(RequestError)
     def request_error(exc: RequestError) -> Response:

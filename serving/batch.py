@@ -49,7 +49,9 @@ from typing import IO, BinaryIO, Callable, Iterable, Iterator, NamedTuple, TextI
 
 from tqdm import tqdm
 
-from serving.model import FEATURIZER_FILE, MODEL_FILE, ArtifactError, Model
+from sentiment.artifacts import FEATURIZER_FILE, MODEL_FILE, ArtifactError
+from sentiment.wire import prediction
+from serving.model import Model
 
 FORMATS = ("text", "csv", "jsonl")
 EXTENSIONS = {".txt": "text", ".text": "text", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -502,8 +504,7 @@ def score(items: Iterable[Record], model: Model, out: TextIO, batch_size: int,
                 result: dict = {"line": summary.records, "error": item.message}
             else:
                 p = next(probabilities)
-                result = {"line": summary.records, "label": "positive" if p >= 0.5 else "negative",
-                          "probability_positive": p, "model_version": model.version}
+                result = {"line": summary.records, **prediction(p, model.version)}
             lines.append(json.dumps(result) + "\n")
         out.write("".join(lines))
         after_batch(summary)

@@ -1,6 +1,6 @@
 """Request bodies → a ``Batch`` to score, one parser per Content-Type; bad input raises RequestError.
 
-- ``application/json``: the Lambda's sparse bag-of-words (``lambda_fn.payload``), with the
+- ``application/json``: the Lambda's sparse bag-of-words (``sentiment.wire``), with the
   featurizer fingerprint checked first, so a mismatch is a 409 rather than an index error.
 - ``text/csv``: dense count rows as wide as the vocabulary, one per review; validated, then
   reduced to their non-zero entries (the model takes sparse input).
@@ -23,14 +23,15 @@ from typing import Callable
 
 import numpy as np
 
-from lambda_fn.payload import (COUNT_RULE, MAX_COUNT, MAX_INSTANCES, PayloadError, PayloadTooLarge,
+from sentiment.wire import (COUNT_RULE, MAX_COUNT, MAX_INSTANCES, PayloadError, PayloadTooLarge,
                                decode_request, loads)
-from serving.model import Batch, Model
+from sentiment.batch import Batch
+from serving.model import Model
 
 # Work grows with the row count, not the body size: a 6 MB body of empty sparse rows holds
 # 200,000 of them. 10,000 rows hold a 6 MB batch-transform body of IMDB reviews; measured on
 # this project's 2-core machines: about 1 s to parse as sparse JSON or 2.3 s to featurize as raw
-# text, then under 0.1 s to score. The sparse JSON's own limit (lambda_fn.payload) is the same.
+# text, then under 0.1 s to score. The sparse JSON's own limit (sentiment.wire) is the same.
 MAX_ROWS = MAX_INSTANCES
 # Reviews featurized between two looks at the deadline: 256 long IMDB reviews take ~0.1 s here.
 CHUNK = 256

@@ -24,7 +24,8 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 
-from serving.model import ArtifactError, read_featurizer
+from sentiment.artifacts import ArtifactError
+from serving.model import read_featurizer
 
 log = logging.getLogger("serving")
 

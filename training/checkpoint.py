@@ -21,7 +21,6 @@ import torch
 
 from training.model import ModelSettings, SentimentModel
 
-CHECKPOINT_FILE = "model.pt"
 CHECKPOINT_FORMAT = "sentiment-checkpoint/1"
 
 

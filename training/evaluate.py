@@ -18,43 +18,28 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from lambda_fn.featurizer import Featurizer
+from sentiment.artifacts import (FEATURIZER_FILE, METRICS_FILE, MODEL_FILE, OUTPUT_NAME, ArtifactError, ModelFolder,
+                                 Tensor, check_model_signature)
 from training.data import DataError, load_imdb
 from training.metrics import binary_metrics
-from training.sparse import INPUT_NAMES, OUTPUT_NAME, SparseRows
+from training.sparse import SparseRows
 
 TOLERANCE_POINTS = 0.1
 
 
-class ArtifactError(RuntimeError):
-    """The model directory is incomplete or its files do not belong together."""
-
-
 def evaluate(model_dir: str | Path, data: str | Path | None = None, batch_size: int = 256) -> dict:
     """Test-split metrics of the ONNX model in ``model_dir``, computed with onnxruntime."""
-    model_dir = Path(model_dir)
-    onnx_path = model_dir / "model.onnx"
-    if not onnx_path.is_file():
-        raise ArtifactError(f"{onnx_path} not found; train first: python -m training --out {model_dir}")
-    featurizer = Featurizer.load(model_dir / "featurizer.json")
+    folder = ModelFolder.read(model_dir, files=(MODEL_FILE, FEATURIZER_FILE))  # metrics.json: read by main
+    featurizer, onnx_path = folder.featurizer, folder.path / MODEL_FILE
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    inputs = [i.name for i in session.get_inputs()]
-    if sorted(inputs) != sorted(INPUT_NAMES):
-        raise ArtifactError(
-            f"{onnx_path} takes inputs {inputs}, not the sparse {list(INPUT_NAMES)}: it was exported by "
-            f"an older version of training; retrain: python -m training --out {model_dir}"
-        )
-    expected = session.get_modelmeta().custom_metadata_map.get("featurizer_fingerprint")
-    if expected != featurizer.fingerprint:
-        raise ArtifactError(
-            f"model.onnx was trained with featurizer {expected}, "
-            f"but featurizer.json is {featurizer.fingerprint}"
-        )
+    check_model_signature(onnx_path, [Tensor(i.name, i.type, i.shape) for i in session.get_inputs()],
+                          [Tensor(o.name, o.type, o.shape) for o in session.get_outputs()],
+                          session.get_modelmeta().custom_metadata_map, featurizer)
     test = load_imdb(data).test
     rows = SparseRows.featurize(featurizer, test.texts, "featurizing test")
     chunks = []
     for start in range(0, len(rows), batch_size):
-        feed = rows.onnx_inputs(np.arange(start, min(start + batch_size, len(rows))))
+        feed = rows.select(np.arange(start, min(start + batch_size, len(rows)))).feed()
         chunks.append(session.run([OUTPUT_NAME], feed)[0])
     probabilities = np.concatenate(chunks)
     return binary_metrics(probabilities, np.array(test.labels))
@@ -69,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="IMDB archive or aclImdb/ folder (default: $IMDB_DATA, else the download cache)")
     args = parser.parse_args(argv)
     try:
-        recorded = json.loads((args.model_dir / "metrics.json").read_text())["test"]["accuracy"]
         metrics = evaluate(args.model_dir, args.data)
+        recorded = json.loads((args.model_dir / METRICS_FILE).read_text())["test"]["accuracy"]
     except (OSError, ValueError, KeyError, TypeError) as exc:  # includes FeaturizerError, json errors
         print(f"error: cannot read the artifacts in {args.model_dir}: {exc}", file=sys.stderr)
         return 2

@@ -27,10 +27,9 @@ import onnx
 import torch
 
 from training.model import ProbabilityModel, SentimentModel
-from training.sparse import INPUT_FORMAT, INPUT_NAMES, OUTPUT_NAME
+from sentiment.artifacts import ARCHIVE_FILE, INPUT_FORMAT, INPUT_NAMES, OUTPUT_NAME, SERVED_FILES
 
 OPSET = 18  # supported by onnxruntime 1.32 and by the torch 2.13 dynamo exporter without conversion
-TARBALL_MEMBERS = ("model.onnx", "featurizer.json")
 
 
 def model_version(model: torch.nn.Module, when: datetime | None = None) -> str:
@@ -95,10 +94,10 @@ def export_onnx(
 
 def write_model_tarball(target: str | Path, members: Mapping[str, str | Path]) -> Path:
     """A gzip tar of ``members`` (archive name → file) at its root: SageMaker's model-data format."""
-    if sorted(members) != sorted(TARBALL_MEMBERS):
-        raise ValueError(f"model.tar.gz holds exactly {', '.join(TARBALL_MEMBERS)}, got {', '.join(members)}")
+    if sorted(members) != sorted(SERVED_FILES):
+        raise ValueError(f"{ARCHIVE_FILE} holds exactly {', '.join(SERVED_FILES)}, got {', '.join(members)}")
     target = Path(target)
     with tarfile.open(target, "w:gz") as archive:
-        for name in TARBALL_MEMBERS:
+        for name in SERVED_FILES:
             archive.add(members[name], arcname=name)
     return target

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sentiment.wire import THRESHOLD
+
 _CLIP = 1e-7
 
 
@@ -20,12 +22,12 @@ def roc_auc(probabilities: np.ndarray, labels: np.ndarray) -> float | None:
 
 
 def binary_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy, log loss, ROC AUC and the confusion matrix at threshold 0.5 (positive iff p >= 0.5)."""
+    """Accuracy, log loss, ROC AUC and the confusion matrix, positive iff p >= THRESHOLD (sentiment.wire)."""
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
     if p.shape != y.shape or p.ndim != 1 or p.size == 0:
         raise ValueError(f"need two equal, non-empty 1-D arrays, got shapes {p.shape} and {y.shape}")
-    predicted = p >= 0.5
+    predicted = p >= THRESHOLD
     clipped = np.clip(p, _CLIP, 1 - _CLIP)
     loss = -np.mean(np.where(y, np.log(clipped), np.log1p(-clipped)))
     return {

@@ -43,8 +43,8 @@ class SparseBatch(NamedTuple):
     """Rows of counts in EmbeddingBag form: row r owns ``indices[offsets[r]:offsets[r+1]]``."""
 
     indices: Tensor  # int64 [nnz], vocabulary indices
-    offsets: Tensor  # int64 [batch], start of each row in ``indices``
     counts: Tensor  # float32 [nnz]
+    offsets: Tensor  # int64 [batch], start of each row in ``indices``
 
     def row_ids(self) -> Tensor:
         lengths = torch.diff(self.offsets, append=torch.tensor([self.indices.numel()]))

@@ -1,6 +1,6 @@
 """Featurized reviews as one CSR-style block of numpy arrays, and batches cut from it.
 
-Batches come out in ``model.onnx``'s input form (see ``training.export``). Numpy only (no torch):
+Batches come out in ``model.onnx``'s input form (``sentiment.batch.Batch``). Numpy only (no torch):
 ``training.evaluate`` uses it next to ONNX Runtime.
 """
 
@@ -12,11 +12,8 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from lambda_fn.featurizer import Featurizer
-
-INPUT_NAMES = ("indices", "counts", "offsets")  # model.onnx's inputs, in this order
-OUTPUT_NAME = "probability"
-INPUT_FORMAT = "sparse-offsets/1"  # model.onnx metadata: which input contract it was exported with
+from sentiment.batch import Batch, offsets_from_lengths
+from sentiment.featurizer import Featurizer
 
 
 @dataclass(frozen=True)
@@ -45,17 +42,11 @@ class SparseRows:
         indices_array, counts_array = np.asarray(indices, np.int64), np.asarray(counts, np.float32)
         return cls(indptr, indices_array, counts_array, featurizer.vocab_size)
 
-    def select(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The chosen rows, concatenated: (indices, offsets of each row, counts)."""
+    def select(self, rows: np.ndarray) -> Batch:
+        """The chosen rows, concatenated, in model.onnx's input form."""
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
         lengths = ends - starts
-        offsets = np.zeros(len(lengths), np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
+        offsets = offsets_from_lengths(lengths)
         # Position k of the output row r reads input position starts[r] + (k - offsets[r]).
         gather = np.arange(lengths.sum(), dtype=np.int64) + np.repeat(starts - offsets, lengths)
-        return self.indices[gather], offsets, self.counts[gather]
-
-    def onnx_inputs(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """The chosen rows as ``model.onnx``'s input feed: ``{"indices", "counts", "offsets"}``."""
-        indices, offsets, counts = self.select(rows)
-        return {"indices": indices, "counts": counts, "offsets": offsets}
+        return Batch(self.indices[gather], self.counts[gather], offsets)

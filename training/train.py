@@ -39,8 +39,9 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from lambda_fn.featurizer import Featurizer, FeaturizerError, FeaturizerSettings
-from training.checkpoint import CHECKPOINT_FILE, save_checkpoint
+from sentiment.artifacts import ARCHIVE_FILE, CHECKPOINT_FILE, FEATURIZER_FILE, METRICS_FILE, MODEL_FILE
+from sentiment.featurizer import Featurizer, FeaturizerError, FeaturizerSettings
+from training.checkpoint import save_checkpoint
 from training.data import DataError, Split, load_imdb, train_validation_split
 from training.export import OPSET, export_onnx, model_version, write_model_tarball
 from training.metrics import binary_metrics
@@ -351,22 +352,22 @@ def write_artifacts(
     """featurizer.json, model.pt, model.tar.gz, training_curves.png and model.onnx under a temporary
     name (``publish`` gives it its final one); return the model version and that temporary path."""
     version = model_version(model)
-    featurizer_path = featurizer.save(out / "featurizer.json")
+    featurizer_path = featurizer.save(out / FEATURIZER_FILE)
     # model.onnx appears last, under its final name, so a half-written run never looks finished.
     partial = export_onnx(model, out / ".model.onnx.partial", version=version,
                           featurizer_fingerprint=featurizer.fingerprint, opset=config.opset)
     save_checkpoint(out / CHECKPOINT_FILE, model, config.to_dict(), model_version=version,
                     featurizer_fingerprint=featurizer.fingerprint)
     # The serving container gets model.onnx and featurizer.json only: model.pt stays out.
-    write_model_tarball(out / "model.tar.gz", {"model.onnx": partial, "featurizer.json": featurizer_path})
+    write_model_tarball(out / ARCHIVE_FILE, {MODEL_FILE: partial, FEATURIZER_FILE: featurizer_path})
     plot_curves(history, best_epoch, out / "training_curves.png")
     return version, partial
 
 
 def artifact_sizes(out: Path, partial: Path) -> dict[str, int]:
     """Bytes of the serving artifacts (model.onnx still under its temporary name)."""
-    return {name: (out / name).stat().st_size for name in ("featurizer.json", "model.tar.gz")} | {
-        "model.onnx": partial.stat().st_size}
+    return {name: (out / name).stat().st_size for name in (FEATURIZER_FILE, ARCHIVE_FILE)} | {
+        MODEL_FILE: partial.stat().st_size}
 
 
 def summarize(
@@ -405,16 +406,16 @@ def summarize(
 
 def publish(out: Path, metrics: dict[str, Any], partial: Path) -> None:
     """Write metrics.json, then give model.onnx its final name: the run is complete."""
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    os.replace(partial, out / "model.onnx")
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    os.replace(partial, out / MODEL_FILE)
     print(f"wrote {out}/: model.onnx, featurizer.json, metrics.json, training_curves.png, model.tar.gz, "
           f"{CHECKPOINT_FILE}")
 
 
 # -- helpers ------------------------------------------------------------------------------------
 def to_batch(rows: SparseRows, selection: np.ndarray) -> SparseBatch:
-    indices, offsets, counts = rows.select(selection)
-    return SparseBatch(torch.from_numpy(indices), torch.from_numpy(offsets), torch.from_numpy(counts))
+    batch = rows.select(selection)
+    return SparseBatch(torch.from_numpy(batch.indices), torch.from_numpy(batch.counts), torch.from_numpy(batch.offsets))
 
 
 @torch.no_grad()

@@ -43,7 +43,7 @@ from typing import Any, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from lambda_fn.featurizer import MAX_FILE_BYTES, FeaturizerError, FeaturizerSettings
+from sentiment.featurizer import MAX_FILE_BYTES, FeaturizerError, FeaturizerSettings
 from training.data import DataError, load_imdb, train_validation_split
 from training.model import MODEL_KINDS, TERM_FREQUENCIES, WEIGHTINGS
 from training.train import Features, TrainConfig, featurize, train

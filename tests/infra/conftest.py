@@ -25,7 +25,7 @@ from aws_cdk.assertions import Template  # noqa: E402
 
 from infra import create_app  # noqa: E402
 from infra.stack import STACK_ID  # noqa: E402
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings  # noqa: E402
+from sentiment.featurizer import Featurizer, FeaturizerSettings  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_VERSION = "20261128T1810Z-3f2a9c1d"

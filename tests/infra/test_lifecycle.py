@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from infra import create_app
-from infra.artifacts import ArtifactsError
-from lambda_fn.featurizer import Featurizer
+from sentiment.artifacts import ArtifactError
+from sentiment.featurizer import Featurizer
 
 MODEL_VERSION = "20261128T1810Z-3f2a9c1d"  # conftest's fake training output
 CANDIDATE_VERSION = "20261201T0900Z-0badc0de"  # conftest's candidate, same featurizer
@@ -132,7 +132,7 @@ def test_a_candidate_with_another_featurizer_stops_synth(fake_artifacts, make_ar
     current_fp = Featurizer.load(fake_artifacts / "featurizer.json").fingerprint
     other_fp = Featurizer.load(other / "featurizer.json").fingerprint
     assert current_fp != other_fp
-    with pytest.raises(ArtifactsError) as err:
+    with pytest.raises(ArtifactError) as err:
         create_app(outdir=str(tmp_path / "cdk.out"), context=cdk_context(
             model_dir=str(fake_artifacts), endpoint_mode="instance", candidate_model_dir=str(other)))
     message = str(err.value)
@@ -143,7 +143,7 @@ def test_a_candidate_with_another_featurizer_stops_synth(fake_artifacts, make_ar
 
 
 def test_the_current_model_as_its_own_candidate_is_refused(fake_artifacts, cdk_context, tmp_path) -> None:
-    with pytest.raises(ArtifactsError, match="holds the current model itself"):
+    with pytest.raises(ArtifactError, match="holds the current model itself"):
         create_app(outdir=str(tmp_path / "cdk.out"), context=cdk_context(
             model_dir=str(fake_artifacts), endpoint_mode="instance", candidate_model_dir=str(fake_artifacts)))
 

@@ -226,8 +226,8 @@ def test_model_uses_the_serving_image_built_for_x86(serverless) -> None:
     context = serverless.outdir / image["source"]["directory"]
     assert (context / "serving" / "Dockerfile").is_file()
     assert (context / "requirements" / "serving.txt").is_file()
-    assert (context / "lambda_fn" / "featurizer.py").is_file()
-    assert sorted(p.name for p in context.iterdir()) == ["lambda_fn", "requirements", "serving"]
+    assert (context / "sentiment" / "featurizer.py").is_file()
+    assert sorted(p.name for p in context.iterdir()) == ["requirements", "sentiment", "serving"]
     assert [p.name for p in (context / "requirements").iterdir()] == ["serving.txt"]
     assert not list(context.rglob("__pycache__"))
 
@@ -311,14 +311,14 @@ def test_function_log_group_has_retention(serverless) -> None:
     assert serverless.json["Resources"][log_group]["Properties"]["RetentionInDays"] == 30
 
 
-def test_function_zip_holds_only_the_lambda_fn_package(serverless) -> None:
+def test_function_zip_holds_the_lambda_fn_and_sentiment_folders_only(serverless) -> None:
     code = predict_function(serverless)["Code"]
     staged = serverless.asset_dir(code["S3Key"].removesuffix(".zip"))
-    assert [p.name for p in staged.iterdir()] == ["lambda_fn"]
-    expected = sorted(p.name for p in (REPO_ROOT / "lambda_fn").glob("*.py")
-                      if not p.name.startswith("test_"))
-    assert sorted(p.name for p in (staged / "lambda_fn").iterdir()) == expected
-    assert "handler.py" in expected and "featurizer.py" in expected
+    assert sorted(p.name for p in staged.iterdir()) == ["lambda_fn", "sentiment"]
+    for folder in ("lambda_fn", "sentiment"):
+        expected = sorted(p.name for p in (REPO_ROOT / folder).iterdir() if p.name != "__pycache__")
+        assert sorted(p.name for p in (staged / folder).iterdir()) == expected
+    assert (staged / "lambda_fn" / "handler.py").is_file() and (staged / "sentiment" / "featurizer.py").is_file()
 
 
 def test_powertools_layer_for_the_pinned_version(serverless, instance) -> None:

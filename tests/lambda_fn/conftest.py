@@ -15,7 +15,7 @@ import requests
 from moto import mock_aws
 
 from lambda_fn import endpoint
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+from sentiment.featurizer import Featurizer, FeaturizerSettings
 
 EVENTS = Path(__file__).parent / "events"
 SAMPLE_EVENT = json.loads((EVENTS / "rest_api_post_predict.json").read_text())

@@ -1,7 +1,7 @@
-"""The Lambda zip: lambda_fn's runtime modules only, under 1 MB, working with the Lambda's dependencies alone.
+"""The Lambda zip: the lambda_fn and sentiment folders, under 1 MB, working with the Lambda's dependencies alone.
 
-The zip is built as the CDK stack builds it (infra/api.py: the ``lambda_fn/*.py`` files but tests,
-at ``lambda_fn/`` in the zip). A fresh interpreter then imports the handler with nothing on its
+The zip is built as the CDK stack builds it (``infra.packaging.LAMBDA_FOLDERS``, whole, at the
+zip's root). A fresh interpreter then imports the handler with nothing on its
 path but the unzipped code and the distributions that requirements/lambda.txt pulls in (boto3
 comes with the Lambda runtime and Powertools with its managed layer).
 """
@@ -21,13 +21,15 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).parents[2]
 SAMPLE_EVENT = Path(__file__).parent / "events" / "rest_api_post_predict.json"
 HEAVY = ("numpy", "torch", "onnxruntime", "moto", "pytest", "yaml", "requests")  # not in the Lambda
-RUNTIME_MODULES = {"__init__.py", "handler.py", "validation.py", "endpoint.py", "featurizer.py", "payload.py"}
+FOLDERS = ("lambda_fn", "sentiment")  # infra.packaging.LAMBDA_FOLDERS (test_stack checks the synthesized zip)
+RUNTIME_MODULES = {"lambda_fn": {"__init__.py", "handler.py", "validation.py", "endpoint.py"},
+                   "sentiment": {"__init__.py", "featurizer.py", "wire.py", "artifacts.py", "batch.py"}}
 
 
 def runtime_files() -> list[Path]:
-    """What the stack packages: lambda_fn/*.py except tests."""
-    return sorted(path for path in (ROOT / "lambda_fn").glob("*.py")
-                  if not path.name.startswith("test_") and path.name != "conftest.py")
+    """What the stack packages: every file of the folders (caches aside)."""
+    return sorted(path for folder in FOLDERS for path in (ROOT / folder).rglob("*")
+                  if path.is_file() and "__pycache__" not in path.parts)
 
 
 def lambda_distributions() -> list[metadata.Distribution]:
@@ -50,14 +52,15 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("package") / "lambda.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in runtime_files():
-            archive.write(file, f"lambda_fn/{file.name}")
+            archive.write(file, file.relative_to(ROOT).as_posix())
     return path
 
 
 def test_the_folder_and_the_zip_hold_only_what_the_function_needs(package: Path) -> None:
-    in_folder = {path.name for path in (ROOT / "lambda_fn").iterdir() if path.name != "__pycache__"}
-    assert in_folder == RUNTIME_MODULES
-    assert set(zipfile.ZipFile(package).namelist()) == {f"lambda_fn/{name}" for name in RUNTIME_MODULES}
+    for folder, modules in RUNTIME_MODULES.items():
+        assert {path.name for path in (ROOT / folder).iterdir() if path.name != "__pycache__"} == modules
+    assert set(zipfile.ZipFile(package).namelist()) == {
+        f"{folder}/{name}" for folder, modules in RUNTIME_MODULES.items() for name in modules}
     assert package.stat().st_size < 1_000_000
 
 

@@ -12,7 +12,7 @@ import math
 import pytest
 import requests
 
-from lambda_fn.featurizer import tokenize
+from sentiment.featurizer import tokenize
 from local_stack.gateway import MAX_BODY_BYTES
 from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS
 

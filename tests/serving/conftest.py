@@ -22,7 +22,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+from sentiment.featurizer import Featurizer, FeaturizerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 VOCAB = ["awful", "bad", "boring", "film", "good", "great", "plot"]

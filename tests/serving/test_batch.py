@@ -18,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambda_fn.featurizer import tokenize
+from sentiment.featurizer import tokenize
 from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS, write_tiny_model
 from serving import batch
 from serving.batch import main

@@ -28,7 +28,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from moto import mock_aws
 
-from lambda_fn.featurizer import tokenize
+from sentiment.featurizer import tokenize
 from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS, write_tiny_model
 from serving import batch
 from serving.batch import main

@@ -38,14 +38,10 @@ def test_every_copied_path_exists_relative_to_the_repository_root():
     assert not missing, f"COPY sources missing from the build context (repo root): {missing}"
 
 
-def test_the_image_holds_every_server_module_and_the_shared_featurizer():
+def test_the_image_holds_the_server_and_the_shared_package_whole():
     copied = {s for srcs, _ in copies() for s in srcs}
-    # serving/batch.py is a command-line tool run beside the artifacts, not by the server:
-    # the image's Batch Transform path goes through /invocations with text/plain instead.
-    modules = {f"serving/{p.name}" for p in (REPO / "serving").glob("*.py")} - {"serving/batch.py"}
-    assert modules <= copied, f"serving modules not copied: {modules - copied}"
-    assert {"lambda_fn/__init__.py", "lambda_fn/featurizer.py", "lambda_fn/payload.py"} <= copied
-    assert "requirements/serving.txt" in copied
+    assert {"serving/", "sentiment/", "requirements/serving.txt"} <= copied
+    assert not any(s.startswith("lambda_fn") for s in copied)  # the handler is not the server's
 
 
 def test_serve_is_on_path_executable_and_what_the_container_runs():
@@ -78,6 +74,10 @@ def test_the_copied_files_alone_run_serve(tmp_path):
     for sources, dest in copies():
         target = root / Path(workdir, dest).relative_to("/")  # an absolute dest ignores WORKDIR
         for source in sources:
+            if (REPO / source).is_dir():  # COPY dir/ dest/ copies the folder's contents
+                shutil.copytree(REPO / source, target, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+                continue
             into = target / Path(source).name if dest.endswith("/") else target
             into.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / source, into)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings, SparseCounts
-from serving.model import ArtifactError, Batch, Model
+from sentiment.featurizer import Featurizer, FeaturizerSettings, SparseCounts
+from sentiment.artifacts import ArtifactError
+from sentiment.batch import Batch
+from serving.model import Model
 
 
 def test_loads_and_scores_the_tiny_model(model_dir, featurizer, expected):

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from lambda_fn.payload import encode_request
+from sentiment.wire import encode_request
 
 VERSION = "20261128T1810Z-0badc0de"
 REVIEWS = {  # review -> counts of the weighted terms the tiny model sees

@@ -11,8 +11,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from lambda_fn.featurizer import Featurizer
-from training.checkpoint import CHECKPOINT_FILE, CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from sentiment.featurizer import Featurizer
+from sentiment.artifacts import CHECKPOINT_FILE
+from training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from training.data import load_imdb
 from training.model import ModelSettings, ProbabilityModel, SentimentModel
 from training.sparse import SparseRows
@@ -32,7 +33,7 @@ def test_training_writes_a_checkpoint_of_the_exported_model(trained_dir: Path, f
 
     featurizer = Featurizer.load(trained_dir / "featurizer.json")
     rows = SparseRows.featurize(featurizer, load_imdb(fixture_archive).test.texts)
-    feed = rows.onnx_inputs(np.arange(len(rows)))
+    feed = rows.select(np.arange(len(rows))).feed()
     session = ort.InferenceSession(str(trained_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         from_torch = ProbabilityModel(checkpoint.model)(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+from sentiment.featurizer import Featurizer, FeaturizerSettings
 from training.evaluate import main
 
 pytestmark = pytest.mark.slow

@@ -13,11 +13,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+from sentiment.featurizer import Featurizer, FeaturizerSettings
 from training.data import load_imdb
 from training.export import OPSET, export_onnx, model_version, write_model_tarball
 from training.model import ModelSettings, ProbabilityModel, SentimentModel
-from training.sparse import INPUT_FORMAT, SparseRows
+from sentiment.artifacts import INPUT_FORMAT
+from training.sparse import SparseRows
 from training.train import to_batch
 
 FIXTURE_ARCHIVE = Path(__file__).resolve().parents[1] / "fixtures" / "imdb_tiny" / "aclImdb_tiny.tar.gz"
@@ -68,8 +69,8 @@ def test_onnxruntime_matches_torch_on_real_reviews(exported, batch):
     model, path, _, _, rows = exported
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     chunks = [np.arange(i, min(i + batch, len(rows))) for i in range(0, len(rows), batch)]
-    got = np.concatenate([session.run(["probability"], rows.onnx_inputs(c))[0] for c in chunks])
-    expected = np.concatenate([torch_probabilities(model, rows.onnx_inputs(c)) for c in chunks])
+    got = np.concatenate([session.run(["probability"], rows.select(c).feed())[0] for c in chunks])
+    expected = np.concatenate([torch_probabilities(model, rows.select(c).feed()) for c in chunks])
     assert expected.std() > 0.1, "the check is only meaningful when probabilities vary"
     assert got.shape == (64,) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
@@ -83,14 +84,14 @@ def test_an_empty_review_scores_the_bias_alone_in_any_position(exported, positio
     others = [0, 45, 7]  # two fixture reviews and one of 5,000 characters
     selection = {"first": [empty, *others], "middle": [0, 45, empty, 7], "last": [*others, empty],
                  "alone": [empty]}[position]
-    feed = rows.onnx_inputs(np.array(selection))
+    feed = rows.select(np.array(selection)).feed()
     got = onnx_probabilities(path, feed)
     np.testing.assert_allclose(got, torch_probabilities(model, feed), rtol=0, atol=1e-5)
     with torch.no_grad():
         bias_only = torch.sigmoid(model.head(model.input_bias.unsqueeze(0))).item()
     assert got[selection.index(empty)] == pytest.approx(bias_only, abs=1e-6)
     if position != "alone":  # and the empty row does not disturb its neighbours
-        without = onnx_probabilities(path, rows.onnx_inputs(np.array(others)))
+        without = onnx_probabilities(path, rows.select(np.array(others)).feed())
         np.testing.assert_allclose(np.delete(got, selection.index(empty)), without, rtol=0, atol=1e-6)
 
 
@@ -107,7 +108,7 @@ def test_inputs_are_sparse_with_named_dynamic_axes(exported):
     assert [signature(v) for v in proto.graph.output] == [("probability", "FLOAT", ["batch"])]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for size in (1, 3, 17, 64):
-        assert session.run(None, rows.onnx_inputs(np.arange(size)))[0].shape == (size,)
+        assert session.run(None, rows.select(np.arange(size)).feed())[0].shape == (size,)
     empty_reviews = {"indices": np.zeros(0, np.int64), "counts": np.zeros(0, np.float32),
                      "offsets": np.zeros(5, np.int64)}  # nnz = 0
     assert session.run(None, empty_reviews)[0].shape == (5,)

@@ -26,7 +26,7 @@ def sparse(counts: torch.Tensor) -> SparseBatch:
         nonzero = torch.nonzero(row).flatten().tolist()
         indices += nonzero
         values += row[nonzero].tolist()
-    return SparseBatch(torch.tensor(indices, dtype=torch.long), torch.tensor(offsets), torch.tensor(values))
+    return SparseBatch(torch.tensor(indices, dtype=torch.long), torch.tensor(values), torch.tensor(offsets))
 
 
 def fitted(settings: ModelSettings, counts: torch.Tensor, labels: torch.Tensor) -> SentimentModel:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+from sentiment.featurizer import Featurizer, FeaturizerSettings
 from training.sparse import SparseRows
 
 TEXTS = ["A good film, a GOOD film.", "", "bad bad bad plot", "nothing known here at all", "good plot"]
@@ -26,7 +26,7 @@ def test_select_concatenates_the_chosen_rows_in_order():
     featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(TEXTS)
     rows = SparseRows.featurize(featurizer, TEXTS)
     chosen = np.array([4, 1, 0])
-    indices, offsets, counts = rows.select(chosen)
+    indices, counts, offsets = rows.select(chosen).feed().values()
     expected = [featurizer.transform(TEXTS[i]) for i in chosen]
     assert offsets.tolist() == [0, len(expected[0].indices), len(expected[0].indices)]  # row 1 is empty
     assert indices.tolist() == [i for e in expected for i in e.indices]
@@ -37,12 +37,12 @@ def test_onnx_inputs_are_the_selected_rows_in_model_onnx_form():
     featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(TEXTS)
     rows = SparseRows.featurize(featurizer, TEXTS)
     chosen = np.array([1, 2, 1])  # empty rows first and last
-    feed = rows.onnx_inputs(chosen)
-    indices, offsets, counts = rows.select(chosen)
+    feed = rows.select(chosen).feed()
+    indices, counts, offsets = rows.select(chosen).feed().values()
     assert list(feed) == ["indices", "counts", "offsets"]
     assert feed["offsets"].tolist() == [0, 0, len(featurizer.transform(TEXTS[2]).indices)]
     for name, expected, dtype in (("indices", indices, np.int64), ("counts", counts, np.float32),
                                   ("offsets", offsets, np.int64)):
         assert feed[name].dtype == dtype
         np.testing.assert_array_equal(feed[name], expected)
-    assert rows.onnx_inputs(np.array([], np.int64))["offsets"].shape == (0,)
+    assert rows.select(np.array([], np.int64)).feed()["offsets"].shape == (0,)

@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from lambda_fn.featurizer import Featurizer
+from sentiment.featurizer import Featurizer
 from training.train import TrainConfig, main, parse_config, train
 
 ARTIFACTS = {"model.onnx", "featurizer.json", "metrics.json", "training_curves.png", "model.tar.gz"}

@@ -1,4 +1,4 @@
-"""The compact sparse JSON that the Lambda sends to the model server, written and read here only.
+"""The wire format between the Lambda and the model server, requests and responses: written and read here only.
 
 Request body, ``Content-Type: application/json``::
 
@@ -9,6 +9,9 @@ Response body, ``application/json``::
 
     {"predictions": [{"label": "positive", "probability_positive": 0.97,
                       "model_version": "20261128T1810Z-3f2a9c1d"}, ...]}
+
+with ``label`` "positive" exactly when ``probability_positive >= THRESHOLD`` (``label``), the one
+label rule of the project (the server, batch scoring, the Lambda's check and training's metrics).
 
 For a typical IMDB review this is about a tenth of the dense CSV row the course's Lambda sent.
 Pure standard library: it runs inside the Lambda zip.
@@ -27,7 +30,7 @@ import reprlib
 import sys
 from typing import Any, Sequence
 
-from lambda_fn.featurizer import SparseCounts
+from sentiment.featurizer import SparseCounts
 
 CONTENT_TYPE = "application/json"
 MAX_INSTANCES = 10_000  # reviews in one request
@@ -38,8 +41,11 @@ MAX_COUNT = 2**24  # the largest integer that float32, the model's input type, h
 COUNT_RULE = f"counts are at most {MAX_COUNT:,} (2**24, float32's largest exact integer)"
 
 
+THRESHOLD = 0.5  # positive iff the probability is at least this
+
+
 class PayloadError(ValueError):
-    """A request body that is not a valid sparse bag-of-words batch; the message says why."""
+    """A request or response body that breaks the wire format; the message says why."""
 
 
 class PayloadTooLarge(PayloadError):
@@ -134,3 +140,43 @@ def _decode_row(n: int, row: dict, vocab_size: int) -> SparseCounts:
             raise PayloadError(f"instances[{n}]: count {_show(c)} is not a number from 0 to {MAX_COUNT:,}: "
                                f"{COUNT_RULE}")
     return SparseCounts(indices, counts)
+
+
+def label(probability: float) -> str:
+    """The label of a probability of positive: the project's one decision rule."""
+    return "positive" if probability >= THRESHOLD else "negative"
+
+
+def prediction(probability: float, model_version: str) -> dict[str, Any]:
+    """One entry of a response's ``predictions``."""
+    return {"label": label(probability), "probability_positive": probability, "model_version": model_version}
+
+
+def encode_response(probabilities: Sequence[float], model_version: str) -> dict[str, Any]:
+    """The response document for a batch's probabilities (the server serializes it)."""
+    return {"predictions": [prediction(p, model_version) for p in probabilities]}
+
+
+def decode_response(body: bytes | str, count: int) -> list[dict[str, Any]]:
+    """The predictions of a response to ``count`` reviews, checked; PayloadError naming the problem."""
+    doc = loads(body, "the response")
+    items = doc.get("predictions") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise PayloadError("the response must be a JSON object with a 'predictions' list")
+    if len(items) != count:
+        raise PayloadError(f"{len(items)} predictions for {count} reviews")
+    return [_decode_prediction(n, item) for n, item in enumerate(items)]
+
+
+def _decode_prediction(n: int, item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or not {"label", "probability_positive", "model_version"} <= item.keys():
+        raise PayloadError(f"predictions[{n}] must be an object with label, probability_positive and model_version")
+    probability, version = item["probability_positive"], item["model_version"]
+    if type(probability) not in (int, float) or not 0 <= probability <= 1:  # NaN fails the comparison
+        raise PayloadError(f"predictions[{n}]: probability_positive {_show(probability)} is not a number in [0, 1]")
+    if item["label"] != label(probability):
+        raise PayloadError(f"predictions[{n}]: label {_show(item['label'])} disagrees with "
+                           f"probability_positive {probability}")
+    if not isinstance(version, str) or not version:
+        raise PayloadError(f"predictions[{n}]: model_version {_show(version)} is not a non-empty string")
+    return {"label": item["label"], "probability_positive": float(probability), "model_version": version}

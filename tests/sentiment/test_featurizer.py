@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lambda_fn.featurizer import Featurizer, FeaturizerError, FeaturizerSettings, SparseCounts, tokenize
+from sentiment.featurizer import Featurizer, FeaturizerError, FeaturizerSettings, SparseCounts, tokenize
 
 GOLDEN_TOKENS = [
     ("This movie was GREAT!!! 10/10", ["this", "movie", "was", "great", "10", "10"]),
@@ -132,7 +132,7 @@ from collections import Counter  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from lambda_fn.featurizer import _TOKEN, clean, ngrams  # noqa: E402
+from sentiment.featurizer import _TOKEN, clean, ngrams  # noqa: E402
 
 ascii_text = st.text(alphabet=st.sampled_from(list("abcXYZ019 '_-.,!?<>&;#\n\t\"`")), max_size=80)
 
@@ -172,7 +172,7 @@ import textwrap  # noqa: E402
 import unicodedata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from lambda_fn import featurizer as featurizer_module  # noqa: E402
+from sentiment import featurizer as featurizer_module  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,7 +190,7 @@ def test_hostile_inputs_finish_in_linear_time() -> None:
     limit, which a linear featurizer handles in well under a second and the quadratic one of
     before needed about an hour for; the generous timeout only catches the second case."""
     script = textwrap.dedent(f"""
-        from lambda_fn.featurizer import Featurizer, FeaturizerSettings
+        from sentiment.featurizer import Featurizer, FeaturizerSettings
         f = Featurizer(FeaturizerSettings(min_df=1), ["a", "x", "a x", "1"])
         for pattern in {HOSTILE_PATTERNS!r}:
             print(repr(pattern), flush=True)

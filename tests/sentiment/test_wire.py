@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from lambda_fn.featurizer import SparseCounts
-from lambda_fn.payload import PayloadError, PayloadTooLarge, decode_request, encode_request
+from sentiment.featurizer import SparseCounts
+from sentiment.wire import PayloadError, PayloadTooLarge, decode_request, encode_request
 
 
 def test_roundtrip() -> None:
