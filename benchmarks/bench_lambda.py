@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,13 +66,10 @@ print(json.dumps({"boto3": time.perf_counter() - started}))
 
 
 def zip_bytes() -> int:
-    """The Lambda zip as the stack builds it: lambda_fn/*.py without tests."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted((REPO / "lambda_fn").glob("*.py")):
-            if not path.name.startswith("test_") and path.name != "conftest.py":
-                archive.write(path, f"lambda_fn/{path.name}")
-    return len(buffer.getvalue())
+    """The Lambda zip as the stack builds it (infra.packaging)."""
+    from infra.packaging import zip_folders
+
+    return len(zip_folders(REPO))
 
 
 def cold_init(featurizer_path: Path) -> dict[str, float]:

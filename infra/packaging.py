@@ -8,6 +8,10 @@ folders does, so a handler-only edit neither rebuilds nor re-uploads the image.
 
 from __future__ import annotations
 
+import io
+import zipfile
+from pathlib import Path
+
 LAMBDA_FOLDERS = ("lambda_fn", "sentiment")
 IMAGE_PATHS = ("serving", "sentiment", "requirements/serving.txt")
 
@@ -15,3 +19,14 @@ IMAGE_PATHS = ("serving", "sentiment", "requirements/serving.txt")
 def only(paths: tuple[str, ...]) -> list[str]:
     """The asset excludes (Docker ignore syntax) that keep ``paths`` of the repository root and nothing else."""
     return ["*", *(f"!{path}" for path in paths), "**/__pycache__", "**/*.pyc"]
+
+
+def zip_folders(root: Path, folders: tuple[str, ...] = LAMBDA_FOLDERS) -> bytes:
+    """The zip CDK makes of ``folders`` (caches aside), for tests and benchmarks that need its bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for folder in folders:
+            for path in sorted((root / folder).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                    archive.write(path, path.relative_to(root).as_posix())
+    return buffer.getvalue()

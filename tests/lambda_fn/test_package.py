@@ -18,18 +18,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from infra.packaging import zip_folders
+
 ROOT = Path(__file__).parents[2]
 SAMPLE_EVENT = Path(__file__).parent / "events" / "rest_api_post_predict.json"
 HEAVY = ("numpy", "torch", "onnxruntime", "moto", "pytest", "yaml", "requests")  # not in the Lambda
-FOLDERS = ("lambda_fn", "sentiment")  # infra.packaging.LAMBDA_FOLDERS (test_stack checks the synthesized zip)
 RUNTIME_MODULES = {"lambda_fn": {"__init__.py", "handler.py", "validation.py", "endpoint.py"},
                    "sentiment": {"__init__.py", "featurizer.py", "wire.py", "artifacts.py", "batch.py"}}
-
-
-def runtime_files() -> list[Path]:
-    """What the stack packages: every file of the folders (caches aside)."""
-    return sorted(path for folder in FOLDERS for path in (ROOT / folder).rglob("*")
-                  if path.is_file() and "__pycache__" not in path.parts)
 
 
 def lambda_distributions() -> list[metadata.Distribution]:
@@ -50,9 +45,7 @@ def lambda_distributions() -> list[metadata.Distribution]:
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("package") / "lambda.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in runtime_files():
-            archive.write(file, file.relative_to(ROOT).as_posix())
+    path.write_bytes(zip_folders(ROOT))
     return path
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 
-from lambda_fn.featurizer import SparseCounts
-from lambda_fn.payload import encode_request
+from sentiment.featurizer import SparseCounts
+from sentiment.wire import encode_request
 
 GOOD = 4  # the index of "good" in the tiny vocabulary
 

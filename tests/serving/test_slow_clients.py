@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from lambda_fn.payload import encode_request
+from sentiment.wire import encode_request
 
 HOSTILE = 12  # three times workers x threads
 LIVENESS_S = 10  # what the normal client allows for each answer
