@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, help="run only these modules (e.g. bench_payload)")
     args = p.parse_args(argv)
     common = ["--model-dir", args.model_dir] + (["--data", args.data] if args.data else [])
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     parts = [
         "# Benchmark results",
         "",

@@ -20,7 +20,7 @@ import functools
 import re
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from benchmarks.common import parser, setup
 from sentiment.featurizer import Featurizer

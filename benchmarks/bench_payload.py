@@ -15,7 +15,7 @@ from sentiment.wire import encode_request
 def dense_csv_row(row: SparseCounts, width: int) -> bytes:
     """What the course's Lambda sent: every vocabulary count, comma-separated."""
     dense = [0] * width
-    for index, count in zip(row.indices, row.counts):
+    for index, count in zip(row.indices, row.counts, strict=True):
         dense[index] = count
     return ",".join(map(str, dense)).encode()
 

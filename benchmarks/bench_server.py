@@ -23,16 +23,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from benchmarks.common import parser, test_sample
-from sentiment.wire import encode_request
-from serving.inputs import parse_json
 from sentiment.artifacts import MODEL_FILE
 from sentiment.batch import Batch
+from sentiment.wire import encode_request
+from serving.inputs import parse_json
 from serving.model import Model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,8 +146,8 @@ def bench_runtimes(model_dir: Path, model: Model, reviews: list[str],
             if gap > 1e-5:
                 raise SystemExit(f"torch and ONNX Runtime disagree by up to {gap:.2e} at batch {size}")
             n = rounds if size == 1 else max(20, rounds // size * 4)
-            ort_s = np.median(timed(lambda _: model.predict(batch), range(n), warmup=20))
-            torch_s = np.median(timed(lambda _: net(*tensors), range(n), warmup=20))
+            ort_s = np.median(timed(lambda _, batch=batch: model.predict(batch), range(n), warmup=20))
+            torch_s = np.median(timed(lambda _, tensors=tensors: net(*tensors), range(n), warmup=20))
             results[size] = (ort_s, torch_s)
     return results
 
@@ -180,7 +181,8 @@ def report(model: Model, s: dict, runtimes: dict[int, tuple[float, float]], work
     speedup = runtimes[1][1] / runtimes[1][0]
     lines += [
         "",
-        f"target: onnxruntime >= 1.5x torch eager at batch 1: {speedup:.2f}x -> {'met' if speedup >= 1.5 else 'MISSED'}",
+        f"target: onnxruntime >= 1.5x torch eager at batch 1: {speedup:.2f}x -> "
+        f"{'met' if speedup >= 1.5 else 'MISSED'}",
         f"target: server p50 < 2 ms for one review: {ms(p50)} ms -> {'met' if p50 < 2e-3 else 'MISSED'}",
     ]
     return "\n".join(lines)

@@ -60,8 +60,9 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, get_args, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from aws_cdk import aws_logs as logs
 
@@ -181,7 +182,7 @@ class Settings:
         return self.batch_input is not None
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any]) -> "Settings":
+    def from_context(cls, context: Mapping[str, Any]) -> Settings:
         """Build settings from the app's context, e.g. ``app.node.get_all_context()``.
 
         A plain lower-case key that is not a setting is refused: a typo such as

@@ -37,7 +37,7 @@ class GatewayError:
     def template(self) -> str:
         """The body template: JSON once API Gateway puts its (JSON-quoted) message in."""
         message = self.message if self.message == MESSAGE else json.dumps(self.message)
-        return '{"error": %s, "message": %s}' % (json.dumps(self.code), message)
+        return f'{{"error": {json.dumps(self.code)}, "message": {message}}}'
 
     def body(self, message: str) -> bytes:
         """The body API Gateway sends when its message for the error is ``message``."""

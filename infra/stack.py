@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import (Acknowledgment, App, CfnOutput, DefaultStackSynthesizer, Duration, Stack,
-                     Validations)
+from aws_cdk import Acknowledgment, App, CfnOutput, DefaultStackSynthesizer, Duration, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct

@@ -9,7 +9,6 @@ the log, names the cause.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from typing import Any, NamedTuple
 

@@ -20,10 +20,9 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from sentiment.artifacts import FEATURIZER_FILE, SERVED_FILES, ArtifactError, ModelFolder
 from local_stack.gateway import LocalGateway
-from local_stack.model_server import (REPO_ROOT, ModelServer, ModelServerError, RestartPolicy, Supervisor,
-                                      free_port)
+from local_stack.model_server import REPO_ROOT, ModelServer, ModelServerError, RestartPolicy, Supervisor, free_port
+from sentiment.artifacts import FEATURIZER_FILE, SERVED_FILES, ArtifactError, ModelFolder
 
 WEB_DIR = REPO_ROOT / "web"
 

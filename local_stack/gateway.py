@@ -27,9 +27,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge

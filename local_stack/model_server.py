@@ -27,9 +27,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,7 @@ class ModelServer:
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._pump: threading.Thread | None = None
 
-    def start(self) -> "ModelServer":
+    def start(self) -> ModelServer:
         """Start a new server process (the last one, if any, must have been stopped or reaped)."""
         command = [sys.executable, "-m", "serving", "--model-dir", str(self.model_dir),
                    "--host", self.host, "--port", str(self.port), "--workers", str(self.workers)]
@@ -233,7 +233,7 @@ class Supervisor:
         self._lock = threading.Lock()  # held while a server is started, so stop() never misses one
         self._thread = threading.Thread(target=self._watch, name="model-server-supervisor", daemon=True)
 
-    def start(self) -> "Supervisor":
+    def start(self) -> Supervisor:
         self._thread.start()
         return self
 
@@ -262,8 +262,9 @@ class Supervisor:
                                 f"{describe_exit(code)}); giving up after {self.restarts} restart(s). "
                                 f"Its last output:\n{tail}")
                 return
-            self.log(f"the model server (pid {pid}) {describe_exit(code)}; restarting it in {delay:g} s (restart {len(budget.deaths)} of at most "
-                     f"{self.policy.max_restarts} in {window}). Its last output:\n{tail}")
+            self.log(f"the model server (pid {pid}) {describe_exit(code)}; restarting it in {delay:g} s "
+                     f"(restart {len(budget.deaths)} of at most {self.policy.max_restarts} in {window}). "
+                     f"Its last output:\n{tail}")
             if self._stopping.wait(delay):
                 return
             with self._lock:

@@ -20,8 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sentiment.featurizer import Featurizer, FeaturizerSettings
 from local_stack.model_server import REPO_ROOT, free_port
+from sentiment.featurizer import Featurizer, FeaturizerSettings
 
 WEIGHTS = {
     "superb": 3.0, "brilliant": 3.0, "great": 2.0, "good": 2.0, "loved": 2.0, "best": 2.0,
@@ -110,7 +110,7 @@ class LocalStack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with open(self.log_path, "wb") as log:

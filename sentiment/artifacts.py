@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from sentiment.featurizer import Featurizer, FeaturizerError
 

@@ -9,9 +9,9 @@ the Lambda (which sends ``sentiment.wire`` JSON instead) never imports it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class Batch:
         return {"indices": self.indices, "counts": self.counts, "offsets": self.offsets}
 
     @classmethod
-    def from_rows(cls, rows: Sequence[SparseCounts]) -> "Batch":
+    def from_rows(cls, rows: Sequence[SparseCounts]) -> Batch:
         """Concatenate featurized rows; an index repeated within a row has its counts added up."""
         lengths = np.fromiter((len(r.indices) for r in rows), np.int64, len(rows))
         nnz = int(lengths.sum())
@@ -44,7 +44,7 @@ class Batch:
         return batch if batch._rows_ascend() else batch._merge_repeats()
 
     @classmethod
-    def from_dense(cls, matrix: np.ndarray) -> "Batch":
+    def from_dense(cls, matrix: np.ndarray) -> Batch:
         """The non-zero entries of a dense ``[rows, vocab_size]`` count matrix."""
         rows, columns = np.nonzero(matrix)  # row-major: by row, then by column
         return cls(columns.astype(np.int64), matrix[rows, columns].astype(np.float32),
@@ -57,7 +57,7 @@ class Batch:
         rising[starts - 1] = True  # a row may start below where the previous one ended
         return bool(rising.all())
 
-    def _merge_repeats(self) -> "Batch":
+    def _merge_repeats(self) -> Batch:
         """Sort each row's indices and add up the counts of repeated ones (the graph needs them distinct)."""
         lengths = np.diff(np.append(self.offsets, len(self.indices)))
         rows = np.repeat(np.arange(len(self), dtype=np.int64), lengths)

@@ -22,11 +22,12 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from itertools import chain, repeat
 from operator import add, mul
-from typing import Iterable, Iterator, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 FORMAT = "sentiment-featurizer/1"
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -225,7 +226,7 @@ class Featurizer:
         self._base = base = len(words) + 1
         word_id = self._word_ids.__getitem__
         self._unigram_ids = [-1] * base
-        for wid, index in zip(map(word_id, words_by_n[1]), positions[1]):
+        for wid, index in zip(map(word_id, words_by_n[1]), positions[1], strict=True):
             self._unigram_ids[wid] = index
         self._ngram_ids: list[dict[int, int]] = [{} for _ in range(n_max + 1)]
         for n in range(2, n_max + 1):
@@ -233,7 +234,7 @@ class Featurizer:
             keys = list(map(word_id, flat[0::n]))
             for k in range(1, n):
                 keys = list(map(add, map(mul, keys, repeat(base)), map(word_id, flat[k::n])))
-            self._ngram_ids[n] = dict(zip(keys, positions[n]))
+            self._ngram_ids[n] = dict(zip(keys, positions[n], strict=True))
 
     def __len__(self) -> int:
         return len(self.vocabulary)
@@ -243,7 +244,7 @@ class Featurizer:
         return len(self.vocabulary)
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, texts: Iterable[str]) -> "Featurizer":
+    def fit(self, texts: Iterable[str]) -> Featurizer:
         """Build the vocabulary: the ``max_features`` terms in most documents (ties by term)."""
         s = self.settings
         document_frequency: Counter[str] = Counter()
@@ -295,7 +296,7 @@ class Featurizer:
         )
 
     @classmethod
-    def from_json(cls, data: str | bytes) -> "Featurizer":
+    def from_json(cls, data: str | bytes) -> Featurizer:
         """Parse a saved featurizer; refuse it when its content does not match its fingerprint."""
         try:
             doc = json.loads(data)
@@ -325,7 +326,7 @@ class Featurizer:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Featurizer":
+    def load(cls, path: str | Path) -> Featurizer:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:

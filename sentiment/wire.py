@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import reprlib
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sentiment.featurizer import SparseCounts
 

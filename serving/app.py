@@ -19,13 +19,12 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import numpy as np
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sentiment.wire import encode_response
 from serving.inputs import PARSERS, Deadline, RequestError
@@ -166,7 +165,8 @@ def create_app(
 
     @app.errorhandler(RequestError)
     def request_error(exc: RequestError) -> Response:
-        (log.error if exc.status >= 500 else log.warning)("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
+        (log.error if exc.status >= 500 else log.warning)(
+            "%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
         return _error(exc.status, exc.code, exc.message)
 
     @app.errorhandler(HTTPException)

@@ -41,11 +41,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO, Callable, Iterable, Iterator, NamedTuple, TextIO
+from typing import IO, BinaryIO, NamedTuple, TextIO
 
 from tqdm import tqdm
 
@@ -210,7 +211,7 @@ class _Lines:
         self.stream, self.limit, self.universal = stream, limit, universal
         self._cut_after_cr = False  # the last piece ended in "\r" at the size cut: its "\n" may follow
 
-    def __iter__(self) -> "_Lines":
+    def __iter__(self) -> _Lines:
         return self
 
     def _read(self, size: int) -> str:
@@ -389,7 +390,7 @@ def check_output(uri: str, model_dir: str | Path) -> None:
             raise UsageError(f"cannot write {uri}: it is the model's {name}; choose another --output")
 
 
-def check_not_the_input(input_uri: str, source: "_Counting", output_uri: str) -> None:
+def check_not_the_input(input_uri: str, source: _Counting, output_uri: str) -> None:
     """Refuse an output that is the input: the same S3 object, or the same file by resolved path
     or by device and inode (symlinks, hard links, stdin or stdout redirected to it)."""
     if input_uri.startswith("s3://") or output_uri.startswith("s3://"):

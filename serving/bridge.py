@@ -23,8 +23,9 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from serving.app import DEADLINE_KEY, MAX_DISCARD_BYTES
 from serving.inputs import Deadline

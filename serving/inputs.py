@@ -19,13 +19,12 @@ import io
 import math
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from sentiment.wire import (COUNT_RULE, MAX_COUNT, MAX_INSTANCES, PayloadError, PayloadTooLarge,
-                               decode_request, loads)
 from sentiment.batch import Batch
+from sentiment.wire import COUNT_RULE, MAX_COUNT, MAX_INSTANCES, PayloadError, PayloadTooLarge, decode_request, loads
 from serving.model import Model
 
 # Work grows with the row count, not the body size: a 6 MB body of empty sparse rows holds
@@ -148,7 +147,8 @@ def parse_csv(body: bytes, charset: str, model: Model, deadline: Deadline = NO_D
         raise _bad("body holds no CSV rows")
     _check_rows(matrix.shape[0])
     if matrix.shape[1] != model.vocab_size:
-        raise _bad(f"CSV rows have {matrix.shape[1]} columns; this model expects {model.vocab_size} (its vocabulary size)")
+        raise _bad(f"CSV rows have {matrix.shape[1]} columns; this model expects {model.vocab_size} "
+                   "(its vocabulary size)")
     for wrong, what in ((~np.isfinite(matrix), "a NaN or infinite count"), (matrix < 0, "a negative count"),
                         (matrix > MAX_COUNT, f"a count over {MAX_COUNT:,}")):
         rows = wrong.any(axis=1)

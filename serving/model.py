@@ -13,14 +13,22 @@ after importing it (the gunicorn master) leaves children that abort with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sentiment.artifacts import (MODEL_FILE, OUTPUT_NAME, SERVED_FILES, ArtifactError, ModelFolder, Tensor,
-                                 check_model_signature)
+from sentiment.artifacts import (
+    MODEL_FILE,
+    OUTPUT_NAME,
+    SERVED_FILES,
+    ArtifactError,
+    ModelFolder,
+    Tensor,
+    check_model_signature,
+)
 from sentiment.batch import Batch
 from sentiment.featurizer import Featurizer, SparseCounts
 
@@ -34,7 +42,7 @@ SERVER_HINT = "The model directory needs the model.onnx and featurizer.json that
 class Model:
     """One ONNX Runtime session plus the featurizer it was trained with."""
 
-    session: "ort.InferenceSession"
+    session: ort.InferenceSession
     featurizer: Featurizer
     version: str
     kind: str
@@ -48,7 +56,7 @@ class Model:
         return self.featurizer.fingerprint
 
     @classmethod
-    def load(cls, model_dir: str | Path, intra_op_threads: int = 1) -> "Model":
+    def load(cls, model_dir: str | Path, intra_op_threads: int = 1) -> Model:
         """Load and cross-check ``model.onnx`` and ``featurizer.json`` from ``model_dir``."""
         import onnxruntime as ort
 
@@ -102,5 +110,5 @@ def read_featurizer(model_dir: str | Path) -> Featurizer:
     return ModelFolder.read(model_dir, files=SERVED_FILES, hint=SERVER_HINT).featurizer
 
 
-def _tensor(arg: "ort.NodeArg") -> Tensor:
+def _tensor(arg: ort.NodeArg) -> Tensor:
     return Tensor(arg.name, arg.type, arg.shape)

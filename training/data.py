@@ -16,14 +16,13 @@ import http.client
 import os
 import random
 import re
-import shutil
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from tqdm import tqdm
 
@@ -57,7 +56,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, indices: list[int]) -> "Split":
+    def subset(self, indices: list[int]) -> Split:
         return Split([self.texts[i] for i in indices], [self.labels[i] for i in indices])
 
 

@@ -12,14 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
 
-from sentiment.artifacts import (FEATURIZER_FILE, METRICS_FILE, MODEL_FILE, OUTPUT_NAME, ArtifactError, ModelFolder,
-                                 Tensor, check_model_signature)
+from sentiment.artifacts import (
+    FEATURIZER_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    OUTPUT_NAME,
+    ArtifactError,
+    ModelFolder,
+    Tensor,
+    check_model_signature,
+)
 from training.data import DataError, load_imdb
 from training.metrics import binary_metrics
 from training.sparse import SparseRows

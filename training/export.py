@@ -19,15 +19,15 @@ import hashlib
 import logging
 import tarfile
 import warnings
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Mapping
 
 import onnx
 import torch
 
-from training.model import ProbabilityModel, SentimentModel
 from sentiment.artifacts import ARCHIVE_FILE, INPUT_FORMAT, INPUT_NAMES, OUTPUT_NAME, SERVED_FILES
+from training.model import ProbabilityModel, SentimentModel
 
 OPSET = 18  # supported by onnxruntime 1.32 and by the torch 2.13 dynamo exporter without conversion
 
@@ -38,8 +38,8 @@ def model_version(model: torch.nn.Module, when: datetime | None = None) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    when = when or datetime.now(timezone.utc)
-    return f"{when.astimezone(timezone.utc):%Y%m%dT%H%MZ}-{digest.hexdigest()[:8]}"
+    when = when or datetime.now(UTC)
+    return f"{when.astimezone(UTC):%Y%m%dT%H%MZ}-{digest.hexdigest()[:8]}"
 
 
 def export_onnx(

@@ -6,8 +6,8 @@ Batches come out in ``model.onnx``'s input form (``sentiment.batch.Batch``). Num
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm

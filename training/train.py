@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -389,7 +389,7 @@ def summarize(
         "featurizer_fingerprint": featurizer.fingerprint,
         "model_kind": config.model.kind,
         "vocab_size": featurizer.vocab_size,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "validation": validation,
         "test": test,
         "best_epoch": best_epoch,
@@ -456,7 +456,7 @@ def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--hyperparameters", default=SAGEMAKER_HYPERPARAMETERS, metavar="PATH",
                         help="SageMaker hyperparameters JSON, applied when it exists (default: %(default)s)")
-    for option, default in zip(OPTIONS, TrainConfig().options().values()):
+    for option, default in zip(OPTIONS, TrainConfig().options().values(), strict=True):
         flag = "--" + option.name.replace("_", "-")
         help_text = option.help + ("" if default is None else f" (default: {default})")
         if isinstance(default, bool):

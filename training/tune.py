@@ -36,9 +36,10 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -338,7 +339,7 @@ def plot_accuracy_vs_size(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
-    markers = dict(zip(itertools.product(MODEL_KINDS, (2, 3)), "os^D"))  # (model, ngram_max) -> marker
+    markers = dict(zip(itertools.product(MODEL_KINDS, (2, 3)), "os^D", strict=True))  # (model, ngram_max) -> marker
     for (model, ngram), marker in markers.items():
         chosen = [t for t in complete if (t.params["model"], t.params["ngram_max"]) == (model, ngram)]
         if chosen:
