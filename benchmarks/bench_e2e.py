@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.common import parser, setup
-from local_stack.testing import LocalStack
+from tests.support import LocalStack
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.testing import LocalStack, write_tiny_model
+from tests.support import LocalStack, write_tiny_model
 
 
 @pytest.fixture(scope="session")

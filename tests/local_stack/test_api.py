@@ -14,7 +14,7 @@ import requests
 
 from sentiment.featurizer import tokenize
 from local_stack.gateway import MAX_BODY_BYTES
-from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS
+from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from local_stack.model_server import REPO_ROOT, free_port
-from local_stack.testing import LocalStack, write_tiny_model
+from tests.support import LocalStack, write_tiny_model
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 

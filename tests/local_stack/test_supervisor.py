@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from local_stack.model_server import REPO_ROOT, RestartBudget, RestartPolicy
-from local_stack.testing import POSITIVE_REVIEW, LocalStack, write_tiny_model
+from tests.support import POSITIVE_REVIEW, LocalStack, write_tiny_model
 
 HANG_BOUND_S = 120.0  # a bound on a hang, not a timing
 

@@ -1,6 +1,6 @@
 """``python -m serving.batch``: formats, order, error records, S3, stdin/stdout, exit codes, flat memory.
 
-The model is ``local_stack.testing``'s tiny logistic regression, so every probability is known:
+The model is ``tests.support``'s tiny logistic regression, so every probability is known:
 sigmoid(sum of WEIGHTS of the review's words).
 """
 
@@ -19,9 +19,9 @@ import pytest
 from moto import mock_aws
 
 from sentiment.featurizer import tokenize
-from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS, write_tiny_model
 from serving import batch
 from serving.batch import main
+from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS, write_tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 REVIEWS = [POSITIVE_REVIEW, NEGATIVE_REVIEW, "Good, warm and funny.", "Dull, lazy and predictable.",

@@ -2,7 +2,7 @@
 
 The input must never be destroyed, a file that is not ours never clobbered, a bad destination
 refused before anything is scored, an interrupted run never leaves a partial file, and one huge
-record must cost no more memory than the per-record limit. The model is ``local_stack.testing``'s
+record must cost no more memory than the per-record limit. The model is ``tests.support``'s
 tiny logistic regression, so every probability is known.
 """
 
@@ -29,9 +29,9 @@ from boto3.s3.transfer import TransferConfig
 from moto import mock_aws
 
 from sentiment.featurizer import tokenize
-from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS, write_tiny_model
 from serving import batch
 from serving.batch import main
+from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS, write_tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 REVIEWS = [POSITIVE_REVIEW, NEGATIVE_REVIEW, "Good, warm and funny.", "Dull, lazy and predictable."]

@@ -1,7 +1,7 @@
 """``--timeout`` bounds one request on a real server: the client is answered 503 at the deadline,
 and a worker still busy with the request after that is replaced.
 
-The model is the tiny one made deliberately slow (``spin`` in conftest.build_model): a count of
+The model is the tiny one made deliberately slow (``spin`` in tests.support.write_model): a count of
 1,001 keeps ONNX Runtime busy for about 25 minutes, far past any deadline here.
 """
 

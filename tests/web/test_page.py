@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from local_stack.model_server import REPO_ROOT
-from local_stack.testing import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW
+from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 

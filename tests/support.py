@@ -1,0 +1,255 @@
+"""What the tests (and ``benchmarks/bench_e2e.py``) share: one builder of hand-weighted models,
+one "wait until it answers" poll, and the local stack as a subprocess.
+
+``write_model`` writes a model folder (``featurizer.json`` and a matching ``model.onnx``) for
+given weights, vocabulary and metadata: a logistic regression built with ``onnx.helper`` (not
+the training package) to the sparse input contract (``indices`` int64 [nnz], ``counts``
+float32 [nnz], ``offsets`` int64 [batch]; output ``probability`` [batch]), so every expected
+probability is known exactly: ``sigmoid(sum of the weights of the review's terms, each times its
+count, + bias)``. ``write_tiny_model`` is the model the local stack, the browser and the batch
+tests serve; ``tests/serving/conftest.py`` writes its own with other weights. The builder needs
+``onnx`` and ``numpy`` (dev dependencies), imported when it runs, so ``LocalStack`` needs neither.
+
+Import it as ``tests.support`` (pytest's ``pythonpath = ["."]``; a benchmark runs from the
+repository root).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from local_stack.model_server import REPO_ROOT, free_port
+from sentiment.featurizer import Featurizer, FeaturizerSettings
+
+__all__ = ["MODEL_VERSION", "NEGATIVE_REVIEW", "POSITIVE_REVIEW", "REPO_ROOT", "VOCABULARY", "WEIGHTS",
+           "LocalStack", "free_port", "wait_until_answers", "write_model", "write_tiny_model"]
+
+# -- the tiny model ------------------------------------------------------------------------------
+WEIGHTS = {
+    "superb": 3.0, "brilliant": 3.0, "great": 2.0, "good": 2.0, "loved": 2.0, "best": 2.0,
+    "beautifully": 2.0, "warm": 1.0, "funny": 1.0, "gorgeous": 1.0,
+    "awful": -3.0, "worst": -3.0, "waste": -3.0, "bad": -2.0, "dull": -2.0, "boring": -2.0,
+    "lazy": -2.0, "predictable": -1.0, "drags": -1.0,
+}
+VOCABULARY = sorted([*WEIGHTS, "film", "movie", "plot", "the"])
+MODEL_VERSION = "20261128T1810Z-0c0ffee0"
+POSITIVE_REVIEW = "A superb film with a great cast: I loved it."
+NEGATIVE_REVIEW = "An awful, boring waste of time: the worst plot of the year."
+
+
+def write_tiny_model(model_dir: str | Path) -> Path:
+    """The tiny model (unigrams of ``VOCABULARY``, ``WEIGHTS``, no bias) in ``model_dir``; returns it."""
+    return write_model(model_dir, weights=WEIGHTS, vocabulary=VOCABULARY,
+                       settings=FeaturizerSettings(ngram_max=1, min_df=1),
+                       metadata={"model_version": MODEL_VERSION, "model_kind": "tiny-logistic",
+                                 "input_format": "sparse-offsets/1"})
+
+
+# -- the one builder -----------------------------------------------------------------------------
+def write_model(directory: str | Path, *, weights: Mapping[str, float], vocabulary: Sequence[str],
+                metadata: Mapping[str, str | None], settings: FeaturizerSettings | None = None,
+                bias: float = 0.0, batch_dim: str | int = "batch", spin: int = 0, dense: bool = False) -> Path:
+    """Write ``featurizer.json`` and a matching ``model.onnx`` into ``directory``; return it.
+
+    The featurizer has ``settings`` (default ``FeaturizerSettings(min_df=1)``) and ``vocabulary``;
+    term ``vocabulary[i]`` weighs ``weights.get(term, 0)``. The model's metadata is the
+    featurizer's ``featurizer_fingerprint`` and ``vocab_size`` updated with ``metadata``, where a
+    value of None removes the key (a broken model is one override away).
+
+    Per-row sums are differences of a running total at the row starts, as in the trained model:
+    empty rows (equal offsets) sum to 0 and score sigmoid(bias). ``batch_dim`` names (or fixes)
+    the batch dimension of ``offsets`` and ``probability``. ``spin`` > 0 makes a deliberately
+    slow model with the same answers: a batch whose largest count is c first runs an empty ONNX
+    Loop (c - 1) x spin times (about 1.5 s per million), so the start-up check (counts of 1)
+    stays fast while a request can be made to take as long as a test needs. ``dense`` writes
+    the contract before sparse input instead: ``counts`` float32 [batch, vocab_size],
+    sigmoid(counts @ W + bias).
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    featurizer = Featurizer(settings or FeaturizerSettings(min_df=1), list(vocabulary))
+    featurizer.save(directory / "featurizer.json")
+    w = np.array([weights.get(term, 0.0) for term in vocabulary], np.float32)
+    node, value = helper.make_node, helper.make_tensor_value_info
+    constants = [numpy_helper.from_array(np.array([bias], np.float32), "B")]
+
+    if dense:
+        if spin or batch_dim != "batch":
+            raise ValueError("the dense model has neither spin nor another batch dimension")
+        graph = helper.make_graph(
+            [
+                node("MatMul", ["counts", "W"], ["logit2d"]),
+                node("Add", ["logit2d", "B"], ["z"]),
+                node("Sigmoid", ["z"], ["p2d"]),
+                node("Reshape", ["p2d", "flat"], ["probability"]),
+            ],
+            "dense_sentiment",
+            [value("counts", TensorProto.FLOAT, ["batch", len(vocabulary)])],
+            [value("probability", TensorProto.FLOAT, ["batch"])],
+            initializer=[numpy_helper.from_array(w.reshape(-1, 1), "W"), *constants,
+                         numpy_helper.from_array(np.array([-1], np.int64), "flat")],
+        )
+    else:
+        slow, bias_name = [], "B"
+        if spin:
+            body = helper.make_graph(
+                [node("Identity", ["cond_in"], ["cond_out"]), node("Add", ["v_in", "one_f"], ["v_out"])],
+                "spin",
+                [value("i", TensorProto.INT64, []), value("cond_in", TensorProto.BOOL, []),
+                 value("v_in", TensorProto.FLOAT, [1])],
+                [value("cond_out", TensorProto.BOOL, []), value("v_out", TensorProto.FLOAT, [1])],
+                initializer=[numpy_helper.from_array(np.ones(1, np.float32), "one_f")],
+            )
+            slow = [
+                node("Concat", ["counts", "one_f"], ["counts_and_one"], axis=0),  # never empty
+                node("ReduceMax", ["counts_and_one"], ["largest"], keepdims=0),
+                node("Sub", ["largest", "one_scalar"], ["over_one"]),
+                node("Mul", ["over_one", "spin"], ["turns_f"]),
+                node("Cast", ["turns_f"], ["turns"], to=TensorProto.INT64),
+                node("Loop", ["turns", "true", "zero"], ["spun"], body=body),
+                node("Mul", ["spun", "zero"], ["nothing"]),
+                node("Add", ["B", "nothing"], ["B_and_nothing"]),  # the answers stay the same
+            ]
+            bias_name = "B_and_nothing"
+            constants += [numpy_helper.from_array(np.ones(1, np.float32), "one_f"),
+                          numpy_helper.from_array(np.array(1, np.float32), "one_scalar"),
+                          numpy_helper.from_array(np.array(spin, np.float32), "spin"),
+                          numpy_helper.from_array(np.array(True), "true")]
+        graph = helper.make_graph(
+            slow + [
+                node("Gather", ["W", "indices"], ["w"]),
+                node("Mul", ["w", "counts"], ["terms"]),
+                node("CumSum", ["terms", "axis0"], ["running"]),
+                node("Concat", ["zero", "running"], ["totals"], axis=0),  # totals[i] = sum of terms[:i]
+                node("Gather", ["totals", "offsets"], ["at_starts"]),
+                node("Slice", ["at_starts", "one", "end"], ["later_starts"]),
+                node("Slice", ["totals", "minus_one", "end"], ["grand_total"]),
+                node("Concat", ["later_starts", "grand_total"], ["at_ends"], axis=0),
+                node("Sub", ["at_ends", "at_starts"], ["row_sums"]),
+                node("Add", ["row_sums", bias_name], ["logit"]),
+                node("Sigmoid", ["logit"], ["probability"]),
+            ],
+            "tiny_sentiment",
+            [
+                value("indices", TensorProto.INT64, ["nnz"]),
+                value("counts", TensorProto.FLOAT, ["nnz"]),
+                value("offsets", TensorProto.INT64, [batch_dim]),
+            ],
+            [value("probability", TensorProto.FLOAT, [batch_dim])],
+            initializer=[
+                numpy_helper.from_array(w, "W"),
+                numpy_helper.from_array(np.array(0, np.int64), "axis0"),
+                numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+                numpy_helper.from_array(np.array([1], np.int64), "one"),
+                numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+                numpy_helper.from_array(np.array([2**62], np.int64), "end"),
+                *constants,
+            ],
+        )
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    props: dict[str, str | None] = {"featurizer_fingerprint": featurizer.fingerprint,
+                                    "vocab_size": str(featurizer.vocab_size), **metadata}
+    helper.set_model_props(model, {k: v for k, v in props.items() if v is not None})
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, directory / "model.onnx")
+    return directory
+
+
+# -- start a server and wait until it answers ----------------------------------------------------
+def wait_until_answers(url: str, timeout: float, process: subprocess.Popen | None = None, *,
+                       name: str = "the server", output: Callable[[], str] = lambda: "",
+                       interval: float = 0.2) -> None:
+    """Poll ``GET url`` until it answers 200.
+
+    Raise RuntimeError, with ``output()`` (the server's log), if ``process`` exits first or
+    nothing answers 200 within ``timeout`` s. Stopping the process is the caller's business.
+    """
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path or "/"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{output()}")
+        connection = http.client.HTTPConnection(parts.hostname, parts.port,
+                                                timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass  # not listening yet, or still loading the model
+        finally:
+            connection.close()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer GET {url} with 200 within {timeout:g} s:\n{output()}")
+        time.sleep(interval)
+
+
+# -- the local stack as a subprocess -------------------------------------------------------------
+class LocalStack:
+    """``python -m local_stack`` on a free port, as a context manager; output goes to ``log_path``."""
+
+    def __init__(self, model_dir: str | Path, port: int | None = None, log_path: str | Path | None = None,
+                 timeout: float = 120.0, extra_args: tuple[str, ...] = ()):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [sys.executable, "-m", "local_stack", "--model-dir", str(model_dir),
+                        "--port", str(self.port), *extra_args]
+        if log_path is None:
+            fd, log_path = tempfile.mkstemp(prefix="local_stack_", suffix=".log")
+            os.close(fd)
+        self.log_path = Path(log_path)
+        self.timeout = timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> LocalStack:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until_answers(f"{self.url}/config.json", self.timeout, self.process, name="the local stack",
+                               output=self.log, interval=0.3)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Send ``sig`` (SIGTERM as a service manager would, SIGINT as Ctrl-C); return the exit code.
+
+        The stack stops its model server itself; a stack that ignores ``sig`` is killed after
+        ``timeout`` s.
+        """
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
