@@ -9,7 +9,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install test demo train retrain bench browser clean
+.PHONY: install lint test demo train retrain bench browser clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -31,7 +31,12 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "WARNING: could not install chromium; browser tests will be skipped"; }
 
-test: install browser
+# Lint and type check the product packages (configured in pyproject.toml); `make test` runs it first.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint browser
 	$(PY) -m pytest
 
 # Train once: skipped while $(ARTIFACTS)/ holds a complete model; `make retrain` forces it.

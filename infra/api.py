@@ -208,6 +208,8 @@ class PredictApi(Construct):
         Over it, the firewall answers itself (its custom response takes precedence over API
         Gateway's gateway responses) with the contract's 429, until the address slows down.
         """
+        assert error.status is not None, "the firewall's answer has a status of its own"
+
         def metrics(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
             return wafv2.CfnWebACL.VisibilityConfigProperty(
                 cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True)

@@ -99,7 +99,7 @@ class ModelArtifacts(Construct):
         return self._upload("CandidateUpload", artifacts)
 
     def _upload(self, construct_id: str, artifacts: ModelFolder) -> UploadedModel:
-        prefix = f"models/{artifacts.model_version}/"
+        prefix = f"models/{artifacts.version}/"
         upload = s3deploy.BucketDeployment(
             self, construct_id,
             # Only the files serving needs; the allow-list keeps checkpoints and plots out.
@@ -114,7 +114,7 @@ class ModelArtifacts(Construct):
         # `deployed_bucket` makes whatever reads these objects wait for the upload to finish.
         deployed = upload.deployed_bucket
         return UploadedModel(
-            version=artifacts.model_version,
+            version=artifacts.version,
             prefix=prefix,
             model_data_url=deployed.s3_url_for_object(f"{prefix}{ARCHIVE_FILE}"),
             model_data_arn=deployed.arn_for_objects(f"{prefix}{ARCHIVE_FILE}"),

@@ -174,7 +174,10 @@ class Settings:
         """``active_hours`` as (scale-up hour, scale-down hour), or None without a schedule."""
         if self.active_hours is None:
             return None
-        start, end = HOURS_PATTERN.fullmatch(self.active_hours).groups()
+        match = HOURS_PATTERN.fullmatch(self.active_hours)
+        if match is None:  # from_context has refused it already; a Settings built by hand has not
+            raise ConfigError(f"context key 'active_hours' is {self.active_hours!r}; expected HH-HH")
+        start, end = match.groups()
         return int(start), int(end)
 
     @property
@@ -321,9 +324,12 @@ class Settings:
                               "mode to pay nothing while idle.")
 
 
-def s3_folder(uri: str) -> tuple[str, str]:
+def s3_folder(uri: str | None) -> tuple[str, str]:
     """``s3://bucket/some/folder`` → (``bucket``, ``some/folder/``): always a folder, slash-terminated."""
-    bucket, key = S3_FOLDER_PATTERN.fullmatch(uri).groups()
+    match = S3_FOLDER_PATTERN.fullmatch(uri or "")
+    if match is None:
+        raise ConfigError(f"{uri!r} is not an S3 folder URI, s3://bucket/folder")
+    bucket, key = match.groups()
     return bucket, key.strip("/") + "/"
 
 

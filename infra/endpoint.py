@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, IgnoreMode, Stack, TimeZone, Validations
+from aws_cdk import Acknowledgment, Aws, IgnoreMode, TimeZone, Validations
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -16,6 +16,7 @@ from constructs import Construct
 from infra.artifacts import UploadedModel
 from infra.config import Settings
 from infra.packaging import IMAGE_PATHS, only
+from infra.storage import logical_id
 
 # Variant names say which role a model plays, not which version it is: they stay valid
 # ([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}) and stable, so alarms and autoscaling survive a new model.
@@ -181,7 +182,7 @@ class SentimentEndpoint(Construct):
             return None
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")]))
-        bucket_id = Stack.of(self).get_logical_id(bucket.node.default_child)
+        bucket_id = logical_id(bucket)
         Validations.of(self.role).acknowledge(Acknowledgment(
             id=f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{DATA_CAPTURE_PREFIX}*]",
             reason="Data capture writes files under datacapture/<endpoint>/<variant>/<date>/<hour>/ "

@@ -15,7 +15,7 @@ from infra.batch import BatchTransform
 from infra.config import Settings
 from infra.endpoint import CANDIDATE, CURRENT, SentimentEndpoint, Variant
 from infra.monitoring import Monitoring
-from infra.storage import private_bucket
+from infra.storage import logical_id, private_bucket
 from infra.website import Website
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -74,12 +74,12 @@ class SentimentStack(Stack):
         CfnOutput(self, "EndpointName", value=endpoint.endpoint_name, description="SageMaker endpoint")
         CfnOutput(self, "ArtifactsBucketName", value=model.bucket.bucket_name,
                   description=f"Model artifacts; this deployment serves {model.current.prefix}")
-        CfnOutput(self, "ModelVersion", value=artifacts.model_version,
+        CfnOutput(self, "ModelVersion", value=artifacts.version,
                   description=f"Served by the {CURRENT!r} variant ({variants[0].weight:g} of requests)")
         CfnOutput(self, "ModelName", value=endpoint.models[CURRENT].attr_model_name,
                   description="The current SageMaker model, for Batch Transform jobs")
         if candidate is not None:
-            CfnOutput(self, "CandidateModelVersion", value=candidate.model_version,
+            CfnOutput(self, "CandidateModelVersion", value=candidate.version,
                       description=f"Served by the {CANDIDATE!r} variant ({variants[1].weight:g} of requests)")
         CfnOutput(self, "DashboardUrl", value=monitoring.dashboard_url, description="CloudWatch dashboard")
         if monitoring.topic is not None:
@@ -116,8 +116,8 @@ class SentimentStack(Stack):
             (f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-{qualifier}-assets-"
              "<AWS::AccountId>-<AWS::Region>/*]",
              "Read access to the objects of CDK's bootstrap asset bucket, where the uploads are staged."),
-            *((f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(bucket.node.default_child)}.Arn>/*]",
-               f"The deployment writes the objects of {bucket.node.scope.node.id}'s bucket, its destination.")
+            *((f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
+               f"The deployment writes the objects of {bucket.node.path.split('/')[-2]}'s bucket, its destination.")
               for bucket in buckets),
         ]
         for child in self.node.children:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import CfnElement, RemovalPolicy, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+
+def logical_id(bucket: s3.IBucket) -> str:
+    """The CloudFormation logical id of a bucket made in this app (cdk-nag's findings name it)."""
+    return Stack.of(bucket).get_logical_id(cast(CfnElement, bucket.node.default_child))
 
 
 def removal_policy(destroy_on_delete: bool) -> RemovalPolicy:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import Counter
 from typing import Any
 
 MAX_REVIEWS = 100  # per request
@@ -92,8 +93,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object as a dict, refusing duplicate keys: parsers disagree on which one wins."""
     doc = dict(pairs)
     if len(doc) < len(pairs):
-        seen: set[str] = set()
-        key = next(key for key, _ in pairs if key in seen or seen.add(key))
+        key = next(key for key, times in Counter(key for key, _ in pairs).items() if times > 1)
         message = f"duplicate key {shorten(key)!r} in a JSON object; send each field once"
         raise ApiError(400, "invalid_request", message)
     return doc

@@ -107,6 +107,11 @@ class ModelServer:
         kept = list(self._tail)[-lines:] if lines else list(self._tail)
         return "".join(kept).rstrip() or "(no output)"
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "start() first"
+        return self.process.pid
+
     def returncode(self) -> int | None:
         """The exit status once the server has exited (negative: the signal that killed it), else
         None; the process is not reaped, so its group id cannot be reused before ``reap``."""
@@ -254,7 +259,7 @@ class Supervisor:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                pid, code = self.server.process.pid, self.server.reap()
+                pid, code = self.server.pid, self.server.reap()
             tail = self.server.output_tail(lines=15)
             delay = budget.death()
             if delay is None:
@@ -278,6 +283,6 @@ class Supervisor:
                 if self.server.returncode() is None and not self._stopping.is_set():
                     self.log(f"the model server did not answer within {self.ready_timeout:g} s; killing it")
                     with self._lock, contextlib.suppress(ProcessLookupError):
-                        os.killpg(self.server.process.pid, signal.SIGKILL)
+                        os.killpg(self.server.pid, signal.SIGKILL)
                 continue  # the next poll finds it dead and counts it
-            self.log(f"the model server is answering again on {self.server.url} (pid {self.server.process.pid})")
+            self.log(f"the model server is answering again on {self.server.url} (pid {self.server.pid})")

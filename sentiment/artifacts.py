@@ -63,6 +63,13 @@ class ModelFolder:
     def featurizer_fingerprint(self) -> str:
         return self.featurizer.fingerprint
 
+    @property
+    def version(self) -> str:
+        """The model version metrics.json records; ArtifactError when it was not read."""
+        if self.model_version is None:
+            raise ArtifactError(f"{self.path}: {METRICS_FILE} was not read, so the model version is unknown")
+        return self.model_version
+
     @classmethod
     def read(cls, path: str | Path, files: Sequence[str] = DEPLOYED_FILES, hint: str | None = None) -> ModelFolder:
         """Check that ``path`` holds ``files`` and that they belong together; ArtifactError if not.

@@ -79,7 +79,7 @@ def encode_request(fingerprint: str, rows: Sequence[SparseCounts]) -> bytes:
     return json.dumps({"fingerprint": fingerprint, "instances": instances}, separators=(",", ":")).encode()
 
 
-def loads(body: bytes | str, what: str = "body") -> Any:
+def loads(body: bytes | bytearray | str, what: str = "body") -> Any:
     """``json.loads``, with every failure a PayloadError saying what is wrong with ``what``."""
     try:
         return json.loads(body)

@@ -151,7 +151,7 @@ class _Counting(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         try:
             data = self._read(len(buffer))
         except Exception as exc:  # botocore and urllib3 raise their own types mid-stream
@@ -427,7 +427,7 @@ def _default_mode() -> int:
 
 
 @contextmanager
-def open_output(uri: str, s3_client=None) -> Iterator[TextIO]:
+def open_output(uri: str, s3_client=None) -> Iterator[IO[str]]:
     """A text stream whose content appears at ``uri`` only when the block completes.
 
     A local file is written to a unique hidden temporary file beside it (``mkstemp`` in the
@@ -486,7 +486,7 @@ class Summary:
     first_error: str | None = None
 
 
-def score(items: Iterable[Record], model: Model, out: TextIO, batch_size: int,
+def score(items: Iterable[Record], model: Model, out: IO[str], batch_size: int,
           after_batch: Callable[[Summary], None] = lambda summary: None) -> Summary:
     """Featurize, score and write ``items`` ``batch_size`` at a time; only one batch is in memory."""
     summary = Summary()

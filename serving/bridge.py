@@ -58,6 +58,7 @@ class BufferedWSGI:
         if scope["type"] != "http":
             raise RuntimeError(f"this server speaks HTTP only, not {scope['type']}")
         declared = _content_length(scope)
+        body: bytes | None
         if declared is not None and declared > self.max_body:
             # Too large by its own account: the app answers 413 from the length alone.
             body, complete, length = b"", False, declared

@@ -72,6 +72,8 @@ def export_onnx(
             )
     finally:
         exporter_log.setLevel(level)
+    if program is None:  # only without dynamo=True
+        raise RuntimeError("torch.onnx.export returned no ONNX program")
     program.save(path, external_data=False)
 
     proto = onnx.load(path)

@@ -65,6 +65,8 @@ class ModelSettings:
 class SentimentModel(nn.Module):
     """Raw counts → logit of "positive". Call ``fit_term_weights`` once before training."""
 
+    term_weight: Tensor  # a buffer (saved with the model, not trained)
+
     def __init__(self, vocab_size: int, settings: ModelSettings = ModelSettings()):
         super().__init__()
         if settings.kind not in MODEL_KINDS:

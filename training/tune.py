@@ -85,7 +85,7 @@ CSV_COLUMNS = ["number", "state", "validation_loss", "validation_accuracy", "val
                *SPACE, "note"]
 
 
-def suggest(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
+def suggest(trial: optuna.trial.BaseTrial, base: TrainConfig) -> TrainConfig:
     """Draw one point of the search space (``SPACE``); every other setting comes from ``base``."""
     model = trial.suggest_categorical("model", list(MODEL_KINDS))
     settings: dict[str, Any] = {
