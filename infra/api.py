@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from aws_cdk import Acknowledgment, Aws, Duration, Fn, IgnoreMode, Stack, Validations
@@ -14,6 +13,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from infra.config import Settings
 from infra.gateway_responses import GATEWAY_ERRORS, JSON, RATE_LIMIT_WINDOW_S, RATE_LIMITED, GatewayError
@@ -30,11 +31,15 @@ LAMBDA_TIMEOUT = Duration.seconds(25)
 def powertools_version(repo_root: Path) -> str:
     """The aws-lambda-powertools version pinned for the Lambda in requirements/lambda.txt."""
     requirements = repo_root / "requirements" / "lambda.txt"
-    match = re.search(r"^aws-lambda-powertools(?:\[[^\]]*\])?==([\w.]+)\s*$",
-                      requirements.read_text(), re.MULTILINE)
-    if match is None:
-        raise ValueError(f"{requirements} must pin aws-lambda-powertools==<version>")
-    return match.group(1)
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        pins = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        if canonicalize_name(requirement.name) == "aws-lambda-powertools" and len(pins) == 1:
+            return pins[0]
+    raise ValueError(f"{requirements} must pin aws-lambda-powertools==<version>")
 
 
 def powertools_layer_arn(scope: Construct, repo_root: Path, layer_version: int | None) -> str:
