@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import http.client
 import os
 import signal
 import socket
@@ -36,6 +37,34 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 class ModelServerError(RuntimeError):
     """The model server did not start, or stopped answering."""
+
+
+def wait_until_answers(url: str, timeout: float, *, exited: Callable[[], int | None] = lambda: None,
+                       output: Callable[[], str] = lambda: "", name: str = "the server",
+                       cancel: threading.Event | None = None, interval: float = 0.2) -> None:
+    """Poll ``GET url`` until it answers 200: the one "start a server and wait for it" of the project.
+
+    Raise ModelServerError, with ``output()`` (the server's last output), when ``exited()``
+    reports an exit status first, nothing answers 200 within ``timeout`` s, or ``cancel`` is set.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        code = exited()
+        if code is not None:
+            raise ModelServerError(f"{name} {describe_exit(code)} before it was ready. Its last output:\n{output()}")
+        try:
+            with urllib.request.urlopen(url, timeout=max(1.0, min(10.0, deadline - time.monotonic()))) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException):
+            pass  # not listening yet, or still loading the model
+        if time.monotonic() > deadline:
+            raise ModelServerError(f"{name} did not answer GET {url} within {timeout:g} s. "
+                                   f"Its last output:\n{output()}")
+        if cancel is not None and cancel.wait(interval):
+            raise ModelServerError(f"stopped while waiting for {name}")
+        elif cancel is None:
+            time.sleep(interval)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -143,29 +172,8 @@ class ModelServer:
         """Poll ``GET /ping`` until it answers 200; raise with the server's output if it dies,
         does not answer within ``timeout`` s, or ``cancel`` is set."""
         assert self.process is not None, "start() first"
-        deadline = time.monotonic() + timeout
-        while True:
-            code = self.returncode()
-            if code is not None:
-                raise ModelServerError(
-                    f"the model server (python -m serving) {describe_exit(code)} before it was ready. "
-                    f"Its last output:\n{self.output_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass  # not listening yet, or still loading the model
-            if time.monotonic() > deadline:
-                raise ModelServerError(
-                    f"the model server did not answer GET {self.url}/ping within {timeout:.0f} s. "
-                    f"Its last output:\n{self.output_tail()}"
-                )
-            if cancel is not None and cancel.wait(0.2):
-                raise ModelServerError("stopped while waiting for the model server")
-            elif cancel is None:
-                time.sleep(0.2)
+        wait_until_answers(f"{self.url}/ping", timeout, exited=self.returncode, output=self.output_tail,
+                           name="the model server (python -m serving)", cancel=cancel)
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the server's process group, then SIGKILL whatever is left after ``grace`` s."""

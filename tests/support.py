@@ -16,18 +16,15 @@ repository root).
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from local_stack.model_server import REPO_ROOT, free_port
+from local_stack.model_server import REPO_ROOT, free_port, wait_until_answers
 from sentiment.featurizer import Featurizer, FeaturizerSettings
 
 __all__ = ["MODEL_VERSION", "NEGATIVE_REVIEW", "POSITIVE_REVIEW", "REPO_ROOT", "VOCABULARY", "WEIGHTS",
@@ -170,37 +167,6 @@ def write_model(directory: str | Path, *, weights: Mapping[str, float], vocabula
 
 
 # -- start a server and wait until it answers ----------------------------------------------------
-def wait_until_answers(url: str, timeout: float, process: subprocess.Popen | None = None, *,
-                       name: str = "the server", output: Callable[[], str] = lambda: "",
-                       interval: float = 0.2) -> None:
-    """Poll ``GET url`` until it answers 200.
-
-    Raise RuntimeError, with ``output()`` (the server's log), if ``process`` exits first or
-    nothing answers 200 within ``timeout`` s. Stopping the process is the caller's business.
-    """
-    parts = urllib.parse.urlsplit(url)
-    path = parts.path or "/"
-    deadline = time.monotonic() + timeout
-    while True:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{output()}")
-        connection = http.client.HTTPConnection(parts.hostname, parts.port,
-                                                timeout=max(1.0, min(10.0, deadline - time.monotonic())))
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            response.read()
-            if response.status == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass  # not listening yet, or still loading the model
-        finally:
-            connection.close()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name} did not answer GET {url} with 200 within {timeout:g} s:\n{output()}")
-        time.sleep(interval)
-
-
 # -- the local stack as a subprocess -------------------------------------------------------------
 class LocalStack:
     """``python -m local_stack`` on a free port, as a context manager; output goes to ``log_path``."""
@@ -228,8 +194,8 @@ class LocalStack:
             self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_until_answers(f"{self.url}/config.json", self.timeout, self.process, name="the local stack",
-                               output=self.log, interval=0.3)
+            wait_until_answers(f"{self.url}/config.json", self.timeout, exited=self.process.poll,
+                               name="the local stack", output=self.log, interval=0.3)
         except RuntimeError:
             self.stop()
             raise

@@ -103,7 +103,7 @@ class Server:
 
     def wait_ready(self, timeout: float = 60) -> Client:
         """Poll /ping until it answers 200; fail with the server's log if it exits first."""
-        wait_until_answers(f"http://127.0.0.1:{self.port}/ping", timeout, self.proc, name="the server",
+        wait_until_answers(f"http://127.0.0.1:{self.port}/ping", timeout, exited=self.proc.poll, name="the server",
                            output=lambda: self.log, interval=0.1)
         return self.client
 
