@@ -2,8 +2,10 @@
 
 Train/serve skew is the classic bug of this architecture, so there is exactly one
 implementation. It is fitted on training reviews, saved as ``featurizer.json`` with a
-fingerprint (sha256 over its settings and vocabulary), and loaded unchanged by the Lambda
-and the model server, which refuse to work together when their fingerprints differ.
+fingerprint (sha256 over its settings and vocabulary tables), and loaded unchanged by the
+Lambda and the model server, which refuse to work together when their fingerprints differ.
+The file holds the lookup tables themselves (format 2), so a load, which every Lambda cold
+start pays, is a few C-level calls and no Python step per term.
 
 Pure standard library: it runs inside the Lambda zip, which carries no numpy.
 
@@ -20,7 +22,9 @@ import hashlib
 import html
 import json
 import re
+import sys
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,8 +33,13 @@ from operator import add, mul
 from pathlib import Path
 from typing import NamedTuple
 
-FORMAT = "sentiment-featurizer/1"
+FORMAT = "sentiment-featurizer/2"
+OLD_FORMATS = ("sentiment-featurizer/1",)  # a vocabulary list, whose load took a Python step per term
 MAX_FILE_BYTES = 5 * 1024 * 1024
+# The integer arrays of featurizer.json: little-endian, hexadecimal (bytes.fromhex is the fastest
+# decoder the standard library has), n-gram keys in int64 and vocabulary indices in int32.
+_KEYS, _INDICES = "q", "i"
+assert array(_KEYS).itemsize == 8 and array(_INDICES).itemsize == 4
 
 _TAG = re.compile(r"<[^>]*>")
 # Decimal character references long enough to trip Python's int-string digit limit in html.unescape.
@@ -199,13 +208,32 @@ class Featurizer:
         self._set_vocabulary(vocabulary)
 
     def _set_vocabulary(self, vocabulary: Iterable[str]) -> None:
-        self.vocabulary: list[str] = list(vocabulary)
-        if len(set(self.vocabulary)) != len(self.vocabulary):
+        terms = list(vocabulary)
+        if len(set(terms)) != len(terms):
             raise FeaturizerError("vocabulary holds duplicate terms")
-        self._build_index()
+        self._vocabulary: list[str] | None = terms
+        self._build_index(terms)
         self.fingerprint: str = self._compute_fingerprint()
 
-    def _build_index(self) -> None:
+    @property
+    def vocabulary(self) -> list[str]:
+        """The terms by index, n-grams joined by one space (built on first use after a load)."""
+        if self._vocabulary is None:
+            words, terms = self._words, [""] * self.vocab_size
+            for word_id, index in enumerate(self._unigram_ids):
+                if index >= 0:
+                    terms[index] = words[word_id - 1]
+            for n in range(2, self.settings.ngram_max + 1):
+                for key, index in self._ngram_ids[n].items():
+                    ids = []
+                    for _ in range(n):
+                        key, word_id = divmod(key, self._base)
+                        ids.append(word_id)
+                    terms[index] = " ".join(words[i - 1] for i in reversed(ids))
+            self._vocabulary = terms
+        return self._vocabulary
+
+    def _build_index(self, vocabulary: list[str]) -> None:
         """Index n-grams by integer keys so transform never builds or hashes n-gram strings.
 
         Every word of the vocabulary gets an id from 1 (0 is any other word); an n-gram
@@ -213,7 +241,7 @@ class Featurizer:
         """
         # Built with whole-list C calls (one join and split per n, map, zip) rather than a
         # Python loop per term: this runs on every Lambda cold start, for ~100k terms.
-        vocabulary, n_max = self.vocabulary, self.settings.ngram_max
+        n_max = self.settings.ngram_max
         spaces = list(map(str.count, vocabulary, repeat(" ")))
         positions = {n: [i for i, s in enumerate(spaces) if s == n - 1] for n in range(1, n_max + 1)}
         words_by_n = {n: " ".join(map(vocabulary.__getitem__, at)).split(" ") if at else []
@@ -222,7 +250,8 @@ class Featurizer:
         if "" in words or sum(map(len, positions.values())) != len(vocabulary):
             bad = next(t for t in vocabulary if "" in t.split(" ") or t.count(" ") >= n_max)
             raise FeaturizerError(f"vocabulary term {bad!r} is not a 1..{n_max}-gram")
-        self._word_ids: dict[str, int] = {word: i for i, word in enumerate(words, 1)}
+        self._words: list[str] = list(words)
+        self._word_ids: dict[str, int] = dict(zip(self._words, range(1, len(self._words) + 1), strict=True))
         self._base = base = len(words) + 1
         word_id = self._word_ids.__getitem__
         self._unigram_ids = [-1] * base
@@ -235,13 +264,14 @@ class Featurizer:
             for k in range(1, n):
                 keys = list(map(add, map(mul, keys, repeat(base)), map(word_id, flat[k::n])))
             self._ngram_ids[n] = dict(zip(keys, positions[n], strict=True))
+        self._vocab_size = len(vocabulary)
 
     def __len__(self) -> int:
-        return len(self.vocabulary)
+        return self.vocab_size
 
     @property
     def vocab_size(self) -> int:
-        return len(self.vocabulary)
+        return self._vocab_size
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, texts: Iterable[str]) -> Featurizer:
@@ -274,44 +304,85 @@ class Featurizer:
         return [self.transform(t) for t in texts]
 
     # -- persistence -----------------------------------------------------------------------
+    # featurizer.json holds the lookup tables themselves, so that a load (every Lambda cold start)
+    # is a few C-level calls: the words joined by newlines, split once; for each word id, its
+    # unigram's index or -1; for each n >= 2, the n-gram keys and their indices as int64 arrays.
+    # The fingerprint is sha256 over the format, the settings and those strings as stored.
+    def _payload(self) -> dict[str, object]:
+        return {
+            "format": FORMAT,
+            "settings": asdict(self.settings),
+            "vocab_size": self.vocab_size,
+            "words": "\n".join(self._words),
+            "unigram_ids": _pack(_INDICES, self._unigram_ids),
+            "ngrams": {str(n): {"keys": _pack(_KEYS, self._ngram_ids[n].keys()),
+                                "indices": _pack(_INDICES, self._ngram_ids[n].values())}
+                       for n in range(2, self.settings.ngram_max + 1)},
+        }
+
     def _compute_fingerprint(self) -> str:
-        payload = json.dumps(
-            {"format": FORMAT, "settings": asdict(self.settings), "vocabulary": self.vocabulary},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return _fingerprint(self._payload())
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": FORMAT,
-                "settings": asdict(self.settings),
-                "fingerprint": self.fingerprint,
-                "vocabulary": self.vocabulary,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        return json.dumps({"fingerprint": self.fingerprint, **self._payload()}, separators=(",", ":"),
+                          ensure_ascii=False)
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Featurizer:
-        """Parse a saved featurizer; refuse it when its content does not match its fingerprint."""
+        """Parse a saved featurizer; refuse it when it is malformed or does not match its fingerprint."""
         try:
             doc = json.loads(data)
-            if doc.get("format") != FORMAT:
-                raise FeaturizerError(f"unknown featurizer format {doc.get('format')!r}, expected {FORMAT!r}")
-            featurizer = cls(FeaturizerSettings(**doc["settings"]), doc["vocabulary"])
+            fmt = doc.get("format")
+        except (ValueError, AttributeError) as exc:
+            raise FeaturizerError(f"malformed featurizer file: {exc}") from None
+        if fmt in OLD_FORMATS:
+            raise FeaturizerError(f"featurizer file format {fmt!r} is from an older version of this project; "
+                                  f"retrain (make retrain, or python -m training) to write {FORMAT!r}")
+        if fmt != FORMAT:
+            raise FeaturizerError(f"unknown featurizer format {fmt!r}, expected {FORMAT!r}")
+        try:
             stored = doc["fingerprint"]
-        except FeaturizerError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise FeaturizerError(f"malformed featurizer file: {exc}") from exc
-        if featurizer.fingerprint != stored:
-            raise FeaturizerError(
-                f"featurizer fingerprint mismatch: file says {stored}, content hashes to {featurizer.fingerprint}"
-            )
+            payload = {key: doc[key] for key in ("format", "settings", "vocab_size", "words", "unigram_ids", "ngrams")}
+            actual = _fingerprint(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FeaturizerError(f"malformed featurizer file: missing or bad field {exc}") from None
+        if actual != stored:
+            raise FeaturizerError(f"featurizer fingerprint mismatch: file says {stored}, content hashes to {actual}")
+        try:
+            return cls._from_payload(payload, stored)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise FeaturizerError(f"malformed featurizer file: {exc}") from None
+
+    @classmethod
+    def _from_payload(cls, payload: dict, fingerprint: str) -> Featurizer:
+        featurizer = cls.__new__(cls)
+        featurizer.settings = settings = FeaturizerSettings(**payload["settings"])
+        words = payload["words"].split("\n") if payload["words"] else []
+        unigram_ids = _unpack(_INDICES, payload["unigram_ids"])
+        vocab_size = payload["vocab_size"]
+        ngram_ids: list[dict[int, int]] = [{} for _ in range(settings.ngram_max + 1)]
+        count = len(unigram_ids) - unigram_ids.count(-1)
+        for n in range(2, settings.ngram_max + 1):
+            table = payload["ngrams"][str(n)]
+            keys, indices = _unpack(_KEYS, table["keys"]), _unpack(_INDICES, table["indices"])
+            ngram_ids[n] = dict(zip(keys, indices, strict=True))
+            if len(ngram_ids[n]) != len(keys):
+                raise ValueError(f"the {n}-gram table repeats a key")
+            count += len(keys)
+        if len(unigram_ids) != len(words) + 1 or unigram_ids[0] != -1:
+            raise ValueError(f"{len(unigram_ids)} unigram ids for {len(words)} words")
+        if count != vocab_size:
+            raise ValueError(f"the tables hold {count} terms, vocab_size says {vocab_size}")
+        for table in (unigram_ids, *(ngram_ids[n].values() for n in range(2, settings.ngram_max + 1))):
+            if table and not (-1 <= min(table) and max(table) < vocab_size):
+                raise ValueError(f"an index is outside 0..{vocab_size - 1}")
+        featurizer._words, featurizer._base, featurizer._vocab_size = words, len(words) + 1, vocab_size
+        featurizer._word_ids = dict(zip(words, range(1, len(words) + 1), strict=True))
+        if len(featurizer._word_ids) != len(words):
+            raise ValueError("a word is listed twice")
+        featurizer._unigram_ids, featurizer._ngram_ids = unigram_ids, ngram_ids
+        featurizer._vocabulary = None
+        featurizer.fingerprint = fingerprint
         return featurizer
 
     def save(self, path: str | Path) -> Path:
@@ -333,3 +404,33 @@ class Featurizer:
             raise FeaturizerError(f"cannot read featurizer {path}: {exc.strerror or exc}") from exc
         return cls.from_json(data)
 
+
+def _pack(typecode: str, values: Iterable[int]) -> str:
+    packed = array(typecode, values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes().hex()
+
+
+def _unpack(typecode: str, text: str) -> list[int]:
+    packed = array(typecode)
+    packed.frombytes(bytes.fromhex(text))
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tolist()
+
+
+def _fingerprint(payload: dict) -> str:
+    """sha256 over the format, the settings (canonical JSON) and each stored string, in a fixed order."""
+    digest = hashlib.sha256()
+    head = {"format": payload["format"], "settings": payload["settings"], "vocab_size": payload["vocab_size"]}
+    parts = [json.dumps(head, sort_keys=True, separators=(",", ":")), payload["words"], payload["unigram_ids"]]
+    for n in sorted(payload["ngrams"], key=int):
+        parts += [n, payload["ngrams"][n]["keys"], payload["ngrams"][n]["indices"]]
+    for part in parts:
+        if not isinstance(part, str):
+            raise TypeError(f"expected a string in the featurizer file, got {type(part).__name__}")
+        encoded = part.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()

@@ -95,7 +95,7 @@ def test_fingerprint_depends_on_settings_and_vocabulary(featurizer: Featurizer) 
 
 def test_tampered_file_is_refused(tmp_path, featurizer: Featurizer) -> None:
     doc = json.loads(featurizer.to_json())
-    doc["vocabulary"][0] = "tampered"
+    doc["words"] = doc["words"].replace(featurizer.vocabulary[0], "tampered", 1)
     path = tmp_path / "featurizer.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(FeaturizerError, match="fingerprint mismatch"):
