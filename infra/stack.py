@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra.api import PredictApi
 from infra.artifacts import ModelArtifacts, check_candidate, read_training_output
-from infra.batch import BatchTransform
+from infra.batch_transform import BatchTransform
 from infra.config import Settings
 from infra.endpoint import CANDIDATE, CURRENT, SentimentEndpoint, Variant
 from infra.monitoring import Monitoring
