@@ -18,6 +18,7 @@ Lambda runs this on every request: see ``_build_index`` and the ASCII path of ``
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
@@ -36,10 +37,10 @@ from typing import NamedTuple
 FORMAT = "sentiment-featurizer/2"
 OLD_FORMATS = ("sentiment-featurizer/1",)  # a vocabulary list, whose load took a Python step per term
 MAX_FILE_BYTES = 5 * 1024 * 1024
-# The integer arrays of featurizer.json: little-endian, hexadecimal (bytes.fromhex is the fastest
-# decoder the standard library has), n-gram keys in int64 and vocabulary indices in int32.
-_KEYS, _INDICES = "q", "i"
-assert array(_KEYS).itemsize == 8 and array(_INDICES).itemsize == 4
+# The integer arrays of featurizer.json: "<typecode>:<base64 of the little-endian array>", int32
+# ("i") where every value fits, else int64 ("q"), so that 300,000 terms stay under 5 MB.
+_INT32, _INT64 = "i", "q"
+assert array(_INT32).itemsize == 4 and array(_INT64).itemsize == 8
 
 _TAG = re.compile(r"<[^>]*>")
 # Decimal character references long enough to trip Python's int-string digit limit in html.unescape.
@@ -314,9 +315,8 @@ class Featurizer:
             "settings": asdict(self.settings),
             "vocab_size": self.vocab_size,
             "words": "\n".join(self._words),
-            "unigram_ids": _pack(_INDICES, self._unigram_ids),
-            "ngrams": {str(n): {"keys": _pack(_KEYS, self._ngram_ids[n].keys()),
-                                "indices": _pack(_INDICES, self._ngram_ids[n].values())}
+            "unigram_ids": _pack(self._unigram_ids),
+            "ngrams": {str(n): {"keys": _pack(self._ngram_ids[n].keys()), "indices": _pack(self._ngram_ids[n].values())}
                        for n in range(2, self.settings.ngram_max + 1)},
         }
 
@@ -358,13 +358,13 @@ class Featurizer:
         featurizer = cls.__new__(cls)
         featurizer.settings = settings = FeaturizerSettings(**payload["settings"])
         words = payload["words"].split("\n") if payload["words"] else []
-        unigram_ids = _unpack(_INDICES, payload["unigram_ids"])
+        unigram_ids = _unpack(payload["unigram_ids"])
         vocab_size = payload["vocab_size"]
         ngram_ids: list[dict[int, int]] = [{} for _ in range(settings.ngram_max + 1)]
         count = len(unigram_ids) - unigram_ids.count(-1)
         for n in range(2, settings.ngram_max + 1):
             table = payload["ngrams"][str(n)]
-            keys, indices = _unpack(_KEYS, table["keys"]), _unpack(_INDICES, table["indices"])
+            keys, indices = _unpack(table["keys"]), _unpack(table["indices"])
             ngram_ids[n] = dict(zip(keys, indices, strict=True))
             if len(ngram_ids[n]) != len(keys):
                 raise ValueError(f"the {n}-gram table repeats a key")
@@ -405,16 +405,21 @@ class Featurizer:
         return cls.from_json(data)
 
 
-def _pack(typecode: str, values: Iterable[int]) -> str:
+def _pack(values: Iterable[int]) -> str:
+    values = list(values)
+    typecode = _INT32 if all(-(2**31) <= v < 2**31 for v in (min(values, default=0), max(values, default=0))) else _INT64
     packed = array(typecode, values)
     if sys.byteorder == "big":
         packed.byteswap()
-    return packed.tobytes().hex()
+    return f"{typecode}:{base64.b64encode(packed.tobytes()).decode('ascii')}"
 
 
-def _unpack(typecode: str, text: str) -> list[int]:
+def _unpack(text: str) -> list[int]:
+    typecode, _, data = text.partition(":")
+    if typecode not in (_INT32, _INT64):
+        raise ValueError(f"an integer array of unknown type {typecode[:8]!r}")
     packed = array(typecode)
-    packed.frombytes(bytes.fromhex(text))
+    packed.frombytes(base64.b64decode(data, validate=True))
     if sys.byteorder == "big":
         packed.byteswap()
     return packed.tolist()

@@ -75,8 +75,8 @@ def resigned(doc: dict) -> str:
 
 
 def repeat_first_key(doc: dict) -> None:
-    keys = featurizer_module._unpack("q", doc["ngrams"]["2"]["keys"])
-    doc["ngrams"]["2"]["keys"] = featurizer_module._pack("q", [keys[0]] * len(keys))
+    keys = featurizer_module._unpack(doc["ngrams"]["2"]["keys"])
+    doc["ngrams"]["2"]["keys"] = featurizer_module._pack([keys[0]] * len(keys))
 
 
 @pytest.mark.parametrize(("alter", "cause"), [
@@ -84,10 +84,11 @@ def repeat_first_key(doc: dict) -> None:
     (lambda d: d.update(words=d["words"] + "\nextra"), "unigram ids for"),
     (repeat_first_key, "the 2-gram table repeats a key"),
     (lambda d: d["ngrams"]["2"].update(indices=featurizer_module._pack(
-        "i", [*featurizer_module._unpack("i", d["ngrams"]["2"]["indices"])[:-1], d["vocab_size"]])),
+        [*featurizer_module._unpack(d["ngrams"]["2"]["indices"])[:-1], d["vocab_size"]])),
      "an index is outside"),
-    (lambda d: d["ngrams"]["2"].update(keys=featurizer_module._pack("q", [1])), "malformed featurizer file"),
-    (lambda d: d.update(unigram_ids="not hex!"), "malformed featurizer file"),
+    (lambda d: d["ngrams"]["2"].update(keys=featurizer_module._pack([1])), "malformed featurizer file"),
+    (lambda d: d.update(unigram_ids="i:not base64!"), "malformed featurizer file"),
+    (lambda d: d.update(unigram_ids="x:" + d["unigram_ids"][2:]), "unknown type 'x'"),
     (lambda d: d.update(unigram_ids=d["unigram_ids"][:-2]), "malformed featurizer file"),  # not whole int32s
     (lambda d: d.update(words=5), "expected a string"),
     (lambda d: d.pop("ngrams"), "missing or bad field"),
