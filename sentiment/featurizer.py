@@ -407,7 +407,8 @@ class Featurizer:
 
 def _pack(values: Iterable[int]) -> str:
     values = list(values)
-    typecode = _INT32 if all(-(2**31) <= v < 2**31 for v in (min(values, default=0), max(values, default=0))) else _INT64
+    fits = -(2**31) <= min(values, default=0) and max(values, default=0) < 2**31
+    typecode = _INT32 if fits else _INT64
     packed = array(typecode, values)
     if sys.byteorder == "big":
         packed.byteswap()
