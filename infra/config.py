@@ -8,6 +8,8 @@ Every key, its default and what it changes (``cdk.json`` spells out the same def
 | `endpoint_mode`               | `serverless`  | `serverless` (pay per request) or `instance`          |
 | `serverless_memory_mb`        | `2048`        | serverless memory: 1024..6144, a multiple of 1024     |
 | `serverless_max_concurrency`  | `5`           | serverless concurrent invocations: 1..200             |
+| `serverless_provisioned_concurrency` | `0`    | serverless: invocations kept warm (no cold start),    |
+|                               |               | billed while provisioned; 0 = off, at most the max    |
 | `instance_type`               | `ml.c5.large` | instance mode: the hosting instance type              |
 | `instance_count`              | `1`           | instance mode: initial count and autoscaling minimum  |
 | `max_instance_count`          | `2`           | instance mode: autoscaling maximum                    |
@@ -109,6 +111,7 @@ class Settings:
     endpoint_mode: str = "serverless"
     serverless_memory_mb: int = 2048
     serverless_max_concurrency: int = 5
+    serverless_provisioned_concurrency: int = 0
     instance_type: str = "ml.c5.large"
     instance_count: int = 1
     max_instance_count: int = 2
@@ -216,6 +219,12 @@ class Settings:
                "serverless_memory_mb", self.serverless_memory_mb, "a multiple of 1024 from 1024 to 6144")
         _check(1 <= self.serverless_max_concurrency <= 200, "serverless_max_concurrency",
                self.serverless_max_concurrency, "between 1 and 200")
+        _check(0 <= self.serverless_provisioned_concurrency <= self.serverless_max_concurrency,
+               "serverless_provisioned_concurrency", self.serverless_provisioned_concurrency,
+               f"0 (off) to serverless_max_concurrency ({self.serverless_max_concurrency})")
+        if self.serverless_provisioned_concurrency and not self.serverless:
+            raise ConfigError("context key 'serverless_provisioned_concurrency' needs the serverless endpoint; "
+                              "an instance endpoint is always warm (instance_count).")
         _check(re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", self.instance_type) is not None,
                "instance_type", self.instance_type, "a SageMaker instance type such as ml.c5.large")
         _check(self.instance_count >= 1, "instance_count", self.instance_count, "at least 1")

@@ -165,6 +165,8 @@ class SentimentEndpoint(Construct):
                 serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
                     memory_size_in_mb=settings.serverless_memory_mb,
                     max_concurrency=settings.serverless_max_concurrency,
+                    # Warm capacity for the first request after a quiet spell (see README, cold starts).
+                    provisioned_concurrency=settings.serverless_provisioned_concurrency or None,
                 ),
             )
         return sagemaker.CfnEndpointConfig.ProductionVariantProperty(

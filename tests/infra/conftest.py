@@ -130,6 +130,13 @@ def synthesize(outdir: Path, **context: Any) -> Synth:
 
 
 @pytest.fixture(scope="session")
+def synthesize_with(fake_artifacts: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Synthesize the fake training output with some context keys of a test's own."""
+    return lambda **context: synthesize(tmp_path_factory.mktemp("synth") / "cdk.out",
+                                        model_dir=str(fake_artifacts), **context)
+
+
+@pytest.fixture(scope="session")
 def make_artifacts():
     """``write_fake_artifacts`` for tests that need a folder of their own to break."""
     return write_fake_artifacts

@@ -47,6 +47,8 @@ def test_cli_strings_are_converted() -> None:
     ("serverless_memory_mb", "1500", "a multiple of 1024"),
     ("serverless_memory_mb", 8192, "6144"),
     ("serverless_max_concurrency", "0", "between 1 and 200"),
+    ("serverless_provisioned_concurrency", "6", "0 (off) to serverless_max_concurrency (5)"),
+    ("serverless_provisioned_concurrency", "-1", "0 (off) to serverless_max_concurrency"),
     ("instance_type", "c5.large", "SageMaker instance type"),
     ("max_instance_count", "0", "at least instance_count"),
     ("api_rate_limit", "ten", "whole number"),
@@ -182,3 +184,10 @@ def test_batch_needs_both_folders_apart() -> None:
 def test_s3_folders_are_normalised() -> None:
     assert config.s3_folder("s3://my-bucket/a/b") == ("my-bucket", "a/b/")
     assert config.s3_folder("s3://my-bucket/a/b/") == ("my-bucket", "a/b/")
+
+
+def test_serverless_provisioned_concurrency_needs_the_serverless_endpoint() -> None:
+    assert Settings().serverless_provisioned_concurrency == 0  # off: the endpoint scales to zero
+    assert Settings.from_context({"serverless_provisioned_concurrency": "5"}).serverless_provisioned_concurrency == 5
+    with pytest.raises(ConfigError, match="needs the serverless endpoint"):
+        Settings.from_context({"endpoint_mode": "instance", "serverless_provisioned_concurrency": "1"})

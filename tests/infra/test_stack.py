@@ -202,6 +202,12 @@ def test_serverless_endpoint(serverless) -> None:
     assert "InstanceType" not in variant
 
 
+def test_serverless_provisioned_concurrency_keeps_invocations_warm(synthesize_with) -> None:
+    synth = synthesize_with(serverless_provisioned_concurrency="2")
+    (variant,) = synth.one("AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5, "ProvisionedConcurrency": 2}
+
+
 def test_no_physical_names_so_cloudformation_can_replace(serverless, instance, everything) -> None:
     for synth in (serverless, instance, everything):
         for model in synth.resources("AWS::SageMaker::Model").values():
