@@ -1,6 +1,6 @@
 """Batch predictions: ``python -m serving.batch`` on IMDB test reviews, against scoring them in memory.
 
-Baseline, measured in the same run on the same reviews: featurize + ``Model.predict_sparse`` in
+Baseline, measured in the same run on the same reviews: featurize + ``Model.predict_rows`` in
 batches of 256, with no reading, parsing or writing, best of three warm rounds (the ceiling the
 tool can approach; each tool run is a single cold run, so its ratio errs low). Each
 input format then runs as a real process on a file of those reviews; "scoring" is the rate the
@@ -39,13 +39,13 @@ PEAK_RSS = (
 
 
 def baseline_rate(model_dir: Path, reviews: list[str], rounds: int = 3) -> float:
-    """Reviews per second for featurize + predict_sparse alone, in this process (best of rounds)."""
+    """Reviews per second for featurize + predict_rows alone, in this process (best of rounds)."""
     model = Model.load(model_dir)
     best = float("inf")
     for _ in range(rounds):
         start = time.perf_counter()
         for i in range(0, len(reviews), BATCH):
-            model.predict_sparse([model.featurizer.transform(r) for r in reviews[i : i + BATCH]])
+            model.predict_rows([model.featurizer.transform(r) for r in reviews[i : i + BATCH]])
         best = min(best, time.perf_counter() - start)
     return len(reviews) / best
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> str:
     base = baseline_rate(args.model_dir, reviews)
     lines = [
         f"{len(reviews):,} IMDB test reviews, batches of {BATCH}, one process on one core; "
-        "\"× baseline\" is the tool's scoring rate over in-memory featurize + predict_sparse.",
+        "\"× baseline\" is the tool's scoring rate over in-memory featurize + predict_rows.",
         "",
         "| run | reviews | wall s | scoring reviews/s | × baseline | peak RSS MiB |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

@@ -3,7 +3,8 @@
 1. The real server (``python -m serving``, gunicorn) on localhost, driven over one persistent
    HTTP connection with the sparse JSON the Lambda sends: p50/p99 latency for one review and
    reviews per second for batches of 64. The baseline, measured in the same run, is the same
-   scoring in-process (``Model.predict_sparse``), so the difference is the HTTP + server cost.
+   parsing and scoring in-process (``serving.inputs.parse_json``, then ``Model.predict``), so the
+   difference is the HTTP + server cost.
 2. The trained model on ONNX Runtime against the same weights in torch eager mode, at batch 1,
    64 and 256, both on one thread (what a server worker uses) and fed the same sparse batch
    (``indices``, ``counts``, ``offsets``, built once, outside the timing). The torch model is

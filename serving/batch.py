@@ -494,7 +494,7 @@ def score(items: Iterable[Record], model: Model, out: IO[str], batch_size: int,
     while batch := list(islice(items, batch_size)):
         texts = [item for item in batch if isinstance(item, str)]
         probabilities = iter(
-            model.predict_sparse([model.featurizer.transform(t) for t in texts]).tolist() if texts else ()
+            model.predict_rows([model.featurizer.transform(t) for t in texts]).tolist() if texts else ()
         )
         lines = []
         for item in batch:

@@ -100,7 +100,7 @@ class Model:
         (probabilities,) = self.session.run([OUTPUT_NAME], batch.feed())
         return probabilities
 
-    def predict_sparse(self, rows: Sequence[SparseCounts]) -> np.ndarray:
+    def predict_rows(self, rows: Sequence[SparseCounts]) -> np.ndarray:
         """Probabilities for featurized rows; repeated indices within a row add up."""
         return self.predict(Batch.from_rows(rows))
 

@@ -325,7 +325,7 @@ def train_epoch(
 
 def score(model: SentimentModel, rows: SparseRows, split: Split, batch_size: int) -> dict[str, Any]:
     """Accuracy, loss, ROC AUC and confusion matrix of ``model`` on featurized ``rows`` of ``split``."""
-    return binary_metrics(predict(model, rows, batch_size), np.array(split.labels))
+    return binary_metrics(probabilities(model, rows, batch_size), np.array(split.labels))
 
 
 def print_epoch(h: dict[str, float], improved: bool) -> None:
@@ -419,7 +419,7 @@ def to_batch(rows: SparseRows, selection: np.ndarray) -> SparseBatch:
 
 
 @torch.no_grad()
-def predict(model: SentimentModel, rows: SparseRows, batch_size: int) -> np.ndarray:
+def probabilities(model: SentimentModel, rows: SparseRows, batch_size: int) -> np.ndarray:
     """Probabilities of "positive" for every row, in order, in evaluation mode."""
     model.eval()
     chunks = []

@@ -230,7 +230,7 @@ def test_crash_part_way_leaves_the_previous_output_untouched(model, tmp_path, mo
     source.write_text("\n".join(REVIEWS * 3))
     out.write_text("previous complete output\n")
     calls = []
-    original = batch.Model.predict_sparse
+    original = batch.Model.predict_rows
 
     def interrupted_on_second_batch(self, rows):
         calls.append(len(rows))
@@ -238,7 +238,7 @@ def test_crash_part_way_leaves_the_previous_output_untouched(model, tmp_path, mo
             raise KeyboardInterrupt
         return original(self, rows)
 
-    monkeypatch.setattr(batch.Model, "predict_sparse", interrupted_on_second_batch)
+    monkeypatch.setattr(batch.Model, "predict_rows", interrupted_on_second_batch)
     code = main(["--model-dir", str(model), "--input", str(source), "--output", str(out),
                  "--batch-size", "5"])
     assert code == 130 and calls == [5, 5]

@@ -205,8 +205,8 @@ def test_a_failure_part_way_removes_the_temporary_file(score, tmp_path, monkeypa
             raise OSError("disk on fire")
         return original(self, rows)
 
-    original = batch.Model.predict_sparse
-    monkeypatch.setattr(batch.Model, "predict_sparse", fail_on_second_batch)
+    original = batch.Model.predict_rows
+    monkeypatch.setattr(batch.Model, "predict_rows", fail_on_second_batch)
     code, err = score(source, out, "--batch-size", "4")
     assert code == 1 and "disk on fire" in err
     [temporary] = seen[1] - {"reviews.txt", "scores.jsonl"}  # it existed while scoring, in the output's folder

@@ -17,7 +17,7 @@ def test_loads_and_scores_the_tiny_model(model_dir, featurizer, expected):
     assert model.kind == "logistic"
     assert model.fingerprint == featurizer.fingerprint and model.vocab_size == 7
     rows = [featurizer.transform("A good, GREAT film"), featurizer.transform("bad bad plot"), SparseCounts([], [])]
-    got = model.predict_sparse(rows)
+    got = model.predict_rows(rows)
     want = [expected({"good": 1, "great": 1}), expected({"bad": 2}), expected({})]
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
@@ -27,7 +27,7 @@ def test_repeated_indices_within_a_row_add_up_in_any_order(model_dir, expected):
     good, bad = model.featurizer.vocabulary.index("good"), model.featurizer.vocabulary.index("bad")
     rows = [SparseCounts([good, bad, good], [1, 1, 2]), SparseCounts([], []),
             SparseCounts([bad, good], [1, 1])]
-    got = model.predict_sparse(rows * 50)
+    got = model.predict_rows(rows * 50)
     assert got.shape == (150,)
     want = [expected({"good": 3, "bad": 1}), expected({}), expected({"good": 1, "bad": 1})]
     np.testing.assert_allclose(got[:3], want, rtol=1e-5)
