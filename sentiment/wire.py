@@ -21,6 +21,11 @@ Reading is bounded before any entry is looked at: at most ``MAX_INSTANCES`` revi
 vocabulary size and every count a number from 0 to ``MAX_COUNT`` (2**24): the model reads
 counts as float32, which holds every integer up to 2**24 exactly and turns anything past
 3.4e38 into infinity. A bad entry is named in the message, shortened if it is long.
+
+A request is read in two steps: ``read_request`` parses it and reads its fingerprint, then
+``Request.rows`` checks its instances against the vocabulary, so a reader can refuse another
+featurizer's request (the server's 409) before judging its indices by the wrong vocabulary.
+``decode_request`` does both.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import reprlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sentiment.featurizer import SparseCounts
@@ -92,11 +98,39 @@ def loads(body: bytes | bytearray | str, what: str = "body") -> Any:
                            f"limit for integers; {COUNT_RULE} and indices below the vocabulary size") from None
 
 
-def decode_request(body: bytes | str | Any, vocab_size: int) -> tuple[str, list[SparseCounts]]:
-    """Parse and validate a request; raise PayloadError naming the first problem found.
+@dataclass(frozen=True)
+class Request:
+    """A request read as far as its fingerprint: compare that first, then ask for ``rows``.
 
-    ``body`` may be raw bytes/str or an already-parsed JSON document. The number of reviews
-    and of entries is checked before any entry is read (PayloadTooLarge).
+    The indices only mean something for the featurizer that made them, so a reader checks the
+    fingerprint before the instances are looked at (the server's 409 rather than an index error).
+    """
+
+    fingerprint: str
+    _doc: dict[str, Any] = field(repr=False)
+
+    def rows(self, vocab_size: int) -> list[SparseCounts]:
+        """The instances, checked against the vocabulary size; PayloadError naming the first problem.
+
+        The number of reviews and of entries is checked before any entry is read (PayloadTooLarge).
+        """
+        instances = self._doc.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise PayloadError("'instances' must be a non-empty list")
+        if len(instances) > MAX_INSTANCES:
+            raise PayloadTooLarge(f"{len(instances)} reviews in one request; send at most {MAX_INSTANCES:,}",
+                                  "too_many_reviews")
+        pairs = sum(_pair_count(n, row) for n, row in enumerate(instances))
+        if pairs > MAX_PAIRS:
+            raise PayloadTooLarge(f"{pairs:,} index/count pairs; send at most {MAX_PAIRS:,} in one request",
+                                  "too_many_terms")
+        return [_decode_row(n, row, vocab_size) for n, row in enumerate(instances)]
+
+
+def read_request(body: bytes | bytearray | str | Any) -> Request:
+    """Parse a request and read its fingerprint; PayloadError if it is not JSON or has none.
+
+    ``body`` may be raw bytes/str or an already-parsed JSON document.
     """
     if isinstance(body, (bytes, bytearray, str)):
         body = loads(body)
@@ -105,17 +139,13 @@ def decode_request(body: bytes | str | Any, vocab_size: int) -> tuple[str, list[
     fingerprint = body.get("fingerprint")
     if not isinstance(fingerprint, str) or not fingerprint:
         raise PayloadError("'fingerprint' must be the featurizer fingerprint string")
-    instances = body.get("instances")
-    if not isinstance(instances, list) or not instances:
-        raise PayloadError("'instances' must be a non-empty list")
-    if len(instances) > MAX_INSTANCES:
-        raise PayloadTooLarge(f"{len(instances)} reviews in one request; send at most {MAX_INSTANCES:,}",
-                              "too_many_reviews")
-    pairs = sum(_pair_count(n, row) for n, row in enumerate(instances))
-    if pairs > MAX_PAIRS:
-        raise PayloadTooLarge(f"{pairs:,} index/count pairs; send at most {MAX_PAIRS:,} in one request",
-                              "too_many_terms")
-    return fingerprint, [_decode_row(n, row, vocab_size) for n, row in enumerate(instances)]
+    return Request(fingerprint, body)
+
+
+def decode_request(body: bytes | bytearray | str | Any, vocab_size: int) -> tuple[str, list[SparseCounts]]:
+    """Parse and validate a whole request: its fingerprint and its rows (``read_request``, then ``rows``)."""
+    request = read_request(body)
+    return request.fingerprint, request.rows(vocab_size)
 
 
 def _pair_count(n: int, row: Any) -> int:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sentiment.batch import Batch
-from sentiment.wire import COUNT_RULE, MAX_COUNT, MAX_INSTANCES, PayloadError, PayloadTooLarge, decode_request, loads
+from sentiment.wire import COUNT_RULE, MAX_COUNT, MAX_INSTANCES, PayloadError, PayloadTooLarge, loads, read_request
 from serving.model import Model
 
 # Work grows with the row count, not the body size: a 6 MB body of empty sparse rows holds
@@ -111,20 +111,16 @@ def _featurize(model: Model, reviews: list[str], deadline: Deadline) -> Batch:
 def parse_json(body: bytes, charset: str, model: Model, deadline: Deadline = NO_DEADLINE) -> Batch:
     text = _text(body, charset)
     try:
-        doc = loads(text)
-    except PayloadError as exc:
-        raise _bad(str(exc)) from None
-    deadline.check()
-    fingerprint = doc.get("fingerprint") if isinstance(doc, dict) else None
-    if isinstance(fingerprint, str) and fingerprint != model.fingerprint:
-        raise RequestError(
-            409,
-            "featurizer_mismatch",
-            f"the request was featurized with fingerprint {fingerprint}, but this model's featurizer "
-            f"has fingerprint {model.fingerprint}; deploy the featurizer.json of the model being served",
-        )
-    try:
-        _, rows = decode_request(doc, model.vocab_size)
+        request = read_request(text)
+        deadline.check()
+        if request.fingerprint != model.fingerprint:
+            raise RequestError(
+                409,
+                "featurizer_mismatch",
+                f"the request was featurized with fingerprint {request.fingerprint}, but this model's featurizer "
+                f"has fingerprint {model.fingerprint}; deploy the featurizer.json of the model being served",
+            )
+        rows = request.rows(model.vocab_size)
     except PayloadTooLarge as exc:
         raise RequestError(413, exc.code, str(exc)) from None
     except PayloadError as exc:

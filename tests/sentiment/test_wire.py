@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sentiment.featurizer import SparseCounts
-from sentiment.wire import PayloadError, PayloadTooLarge, decode_request, encode_request
+from sentiment.wire import PayloadError, PayloadTooLarge, decode_request, encode_request, read_request
 
 
 def test_roundtrip() -> None:
@@ -43,6 +43,15 @@ def test_encoding_is_compact() -> None:
 def test_bad_requests_name_the_problem(body: bytes, message: str) -> None:
     with pytest.raises(PayloadError, match=message):
         decode_request(body, vocab_size=10)
+
+
+def test_the_fingerprint_is_read_before_the_instances() -> None:
+    request = read_request(b'{"fingerprint": "f", "instances": [{"indices": [99], "counts": [1]}]}')
+    assert request.fingerprint == "f"
+    with pytest.raises(PayloadError, match="index 99 is not"):
+        request.rows(vocab_size=10)
+    with pytest.raises(PayloadError, match="fingerprint"):
+        read_request(b'{"fingerprint": "", "instances": []}')
 
 
 def test_accepts_parsed_documents() -> None:

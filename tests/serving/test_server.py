@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from sentiment.featurizer import SparseCounts
 from sentiment.wire import encode_request
 
 VERSION = "20261128T1810Z-0badc0de"
@@ -109,6 +110,8 @@ BAD_REQUESTS = [
     ("json-negative", "application/json", _sparse({"indices": [1], "counts": [-1]}), 400, "invalid_request",
      "count -1"),
     ("json-no-instances", "application/json", _sparse(), 400, "invalid_request", "non-empty list"),
+    ("json-empty-fingerprint", "application/json", b'{"fingerprint": "", "instances": []}', 400, "invalid_request",
+     "'fingerprint' must be the featurizer fingerprint string"),
     ("json-too-many", "application/json", _sparse(*[{"indices": [], "counts": []}] * 10_001), 413,
      "too_many_reviews", "10001 reviews"),
     # hostile numbers: a 500 (OverflowError) or a NaN/inf probability before; a 400 naming the bound now
@@ -168,6 +171,13 @@ def test_a_foreign_fingerprint_is_409_naming_both(server, featurizer):
     assert status == 409 and out["error"] == "featurizer_mismatch"
     assert foreign in out["message"] and featurizer.fingerprint in out["message"]
     _still_serving(server, featurizer)
+
+
+def test_a_foreign_fingerprint_is_409_before_its_indices_are_read(server, featurizer):
+    """Another vocabulary's indices may lie past this one: the mismatch is the error to report."""
+    status, _, out = server.invoke(encode_request("ab" * 32, [SparseCounts([featurizer.vocab_size], [1])]),
+                                   "application/json")
+    assert status == 409 and out["error"] == "featurizer_mismatch"
 
 
 def test_an_accept_header_without_json_is_406(server, featurizer):
