@@ -42,23 +42,22 @@ def _cpus() -> int:
 
 
 def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        sys.exit(f"serving: cannot start: {name} must be an integer, got {value!r}")
+    return int(_env(name, default, int, "an integer"))
 
 
 def _env_seconds(name: str, default: float) -> float:
+    return _env(name, default, float, "a number of seconds")
+
+
+def _env(name: str, default: float, kind: type[int] | type[float], what: str) -> float:
+    """The environment variable ``name`` as ``kind``, ``default`` when unset; exit naming it when not."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        return float(value)
+        return kind(value)
     except ValueError:
-        sys.exit(f"serving: cannot start: {name} must be a number of seconds, got {value!r}")
+        sys.exit(f"serving: cannot start: {name} must be {what}, got {value!r}")
 
 
 class GunicornServer(BaseApplication):
