@@ -39,11 +39,13 @@ lint: install
 test: lint browser
 	$(PY) -m pytest
 
-# Train once: skipped while $(ARTIFACTS)/ holds a complete model; `make retrain` forces it.
-ARTIFACT_FILES := model.onnx featurizer.json metrics.json model.tar.gz
+# Train once: skipped while $(ARTIFACTS)/ holds every file `cdk deploy` uploads; `make retrain` forces it.
+# The file names come from their one definition, sentiment/artifacts.py: the metrics file, then DEPLOYED_FILES.
+ARTIFACT_NAMES := from sentiment.artifacts import DEPLOYED_FILES, METRICS_FILE; print(METRICS_FILE, *DEPLOYED_FILES)
 train: install
-	@if [ -z "$$(for f in $(ARTIFACT_FILES); do [ -f $(ARTIFACTS)/$$f ] || echo missing; done)" ]; then \
-	  echo "$(ARTIFACTS)/ already holds a model ($$(grep -o '"model_version": *"[^"]*"' $(ARTIFACTS)/metrics.json)); make retrain to train again"; \
+	@set -- $$($(PY) -c '$(ARTIFACT_NAMES)') && [ $$# -gt 1 ] || exit 1; metrics=$$1; shift; \
+	if [ -z "$$(for f in "$$@"; do [ -f $(ARTIFACTS)/$$f ] || echo missing; done)" ]; then \
+	  echo "$(ARTIFACTS)/ already holds a model ($$(grep -o '"model_version": *"[^"]*"' $(ARTIFACTS)/$$metrics)); make retrain to train again"; \
 	else $(PY) -m training --out $(ARTIFACTS); fi
 
 retrain: install

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import parser
+from sentiment.artifacts import METRICS_FILE
 from training.data import load_imdb, train_validation_split
 from training.evaluate import evaluate
 
@@ -82,7 +83,7 @@ def report(ours: dict, metrics: dict, rows: list[tuple[str, float, float]]) -> s
 
 def main(argv: list[str] | None = None) -> str:
     args = parser(__doc__).parse_args(argv)
-    metrics = json.loads((Path(args.model_dir) / "metrics.json").read_text())
+    metrics = json.loads((Path(args.model_dir) / METRICS_FILE).read_text())
     imdb = load_imdb(args.data)
     config = metrics.get("config", {})
     train, _ = train_validation_split(imdb.train, config.get("val_fraction", 0.1), config.get("seed", 1337))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sentiment.artifacts import FEATURIZER_FILE
 from sentiment.featurizer import Featurizer
 from training.data import Imdb, load_imdb
 
@@ -25,7 +26,7 @@ def test_sample(imdb: Imdb, n: int) -> list[str]:
 
 def load_featurizer(model_dir: Path, imdb: Imdb) -> Featurizer:
     """The trained featurizer, or one fitted now on the training split when there is none yet."""
-    path = model_dir / "featurizer.json"
+    path = model_dir / FEATURIZER_FILE
     return Featurizer.load(path) if path.exists() else Featurizer().fit(imdb.train.texts)
 
 

@@ -354,7 +354,7 @@ def write_artifacts(
     version = model_version(model)
     featurizer_path = featurizer.save(out / FEATURIZER_FILE)
     # model.onnx appears last, under its final name, so a half-written run never looks finished.
-    partial = export_onnx(model, out / ".model.onnx.partial", version=version,
+    partial = export_onnx(model, out / f".{MODEL_FILE}.partial", version=version,
                           featurizer_fingerprint=featurizer.fingerprint, opset=config.opset)
     save_checkpoint(out / CHECKPOINT_FILE, model, config.to_dict(), model_version=version,
                     featurizer_fingerprint=featurizer.fingerprint)

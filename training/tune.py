@@ -44,6 +44,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sentiment.artifacts import MODEL_FILE
 from sentiment.featurizer import MAX_FILE_BYTES, FeaturizerError, FeaturizerSettings
 from training.data import DataError, load_imdb, train_validation_split
 from training.model import MODEL_KINDS, TERM_FREQUENCIES, WEIGHTINGS
@@ -185,7 +186,7 @@ class Objective:
 
         with tempfile.TemporaryDirectory(prefix="tune-trial-") as out:
             metrics = train(replace(config, out=out), features, score_test=False, on_epoch=report)
-        model_bytes = metrics["artifacts_bytes"]["model.onnx"]
+        model_bytes = metrics["artifacts_bytes"][MODEL_FILE]
         validation = metrics["validation"]
         for key, value in {
             "validation_accuracy": validation["accuracy"],
