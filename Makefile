@@ -51,8 +51,10 @@ train: install
 retrain: install
 	$(PY) -m training --out $(ARTIFACTS)
 
+# The local stack runs the synthesized template: synthesize it offline with the pinned CLI, then run it.
 demo: train
-	$(PY) -m local_stack --model-dir $(ARTIFACTS) --port $(PORT)
+	npx --no-install cdk synth --quiet --no-notices -c model_dir=$(ARTIFACTS) -o cdk.out
+	$(PY) -m local_stack --template cdk.out/ServerlessSentiment.template.json --port $(PORT)
 
 bench: install
 	$(PY) -m benchmarks

@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,11 +91,17 @@ def describe_exit(code: int) -> str:
 
 
 class ModelServer:
-    """``python -m serving --model-dir DIR --host HOST --port PORT --workers N`` as a child process."""
+    """``python -m serving --model-dir DIR --host HOST --port PORT --workers N`` as a child process.
+
+    ``code_dir`` holds the ``serving`` package (the image's build context, or this repository) and
+    is the process's working directory; ``environment`` adds the container's variables.
+    """
 
     def __init__(self, model_dir: str | Path, port: int, host: str = "127.0.0.1", workers: int = 1,
-                 tail_lines: int = 40):
+                 tail_lines: int = 40, code_dir: str | Path = REPO_ROOT, environment: Mapping[str, str] | None = None):
         self.model_dir = Path(model_dir)
+        self.code_dir = Path(code_dir)
+        self.environment = dict(environment or {})
         self.workers = workers
         self.host = host
         self.port = port
@@ -109,10 +115,10 @@ class ModelServer:
         """Start a new server process (the last one, if any, must have been stopped or reaped)."""
         command = [sys.executable, "-m", "serving", "--model-dir", str(self.model_dir),
                    "--host", self.host, "--port", str(self.port), "--workers", str(self.workers)]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env = dict(os.environ, **self.environment, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.code_dir), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, text=True, errors="replace",
+            command, cwd=self.code_dir, env=env, text=True, errors="replace",
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_exit_with_parent,
         )

@@ -1,5 +1,5 @@
 """What the tests (and ``benchmarks/bench_e2e.py``) share: one builder of hand-weighted models,
-one "wait until it answers" poll, and the local stack as a subprocess.
+one "wait until it answers" poll, the stack synthesized, and the local stack as a subprocess.
 
 ``write_model`` writes a model folder (``featurizer.json`` and a matching ``model.onnx``) for
 given weights, vocabulary and metadata: a logistic regression built with ``onnx.helper`` (not
@@ -10,25 +10,34 @@ count, + bias)``. ``write_tiny_model`` is the model the local stack, the browser
 tests serve; ``tests/serving/conftest.py`` writes its own with other weights. The builder needs
 ``onnx`` and ``numpy`` (dev dependencies), imported when it runs, so ``LocalStack`` needs neither.
 
+``synthesize`` runs the CDK app (``infra.create_app``, as ``app.py`` does, with cdk.json's context)
+in a child process and returns the template path; ``edit_template`` writes a changed copy beside
+it, so the copy's assets are the same. ``LocalStack`` runs ``python -m local_stack --template ...``.
+
 Import it as ``tests.support`` (pytest's ``pythonpath = ["."]``; a benchmark runs from the
 repository root).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from local_stack.model_server import REPO_ROOT, free_port, wait_until_answers
 from sentiment.featurizer import Featurizer, FeaturizerSettings
 
-__all__ = ["MODEL_VERSION", "NEGATIVE_REVIEW", "POSITIVE_REVIEW", "REPO_ROOT", "VOCABULARY", "WEIGHTS",
-           "LocalStack", "free_port", "wait_until_answers", "write_model", "write_tiny_model"]
+__all__ = ["MODEL_VERSION", "NEGATIVE_REVIEW", "POSITIVE_REVIEW", "REPO_ROOT", "STACK", "VOCABULARY", "WEIGHTS",
+           "LocalStack", "edit_template", "free_port", "synthesize", "wait_until_answers", "write_model",
+           "write_tiny_model"]
 
 # -- the tiny model ------------------------------------------------------------------------------
 WEIGHTS = {
@@ -43,12 +52,24 @@ POSITIVE_REVIEW = "A superb film with a great cast: I loved it."
 NEGATIVE_REVIEW = "An awful, boring waste of time: the worst plot of the year."
 
 
-def write_tiny_model(model_dir: str | Path) -> Path:
-    """The tiny model (unigrams of ``VOCABULARY``, ``WEIGHTS``, no bias) in ``model_dir``; returns it."""
-    return write_model(model_dir, weights=WEIGHTS, vocabulary=VOCABULARY,
-                       settings=FeaturizerSettings(ngram_max=1, min_df=1),
-                       metadata={"model_version": MODEL_VERSION, "model_kind": "tiny-logistic",
-                                 "input_format": "sparse-offsets/1"})
+def write_tiny_model(model_dir: str | Path, training_output: bool = True) -> Path:
+    """The tiny model (unigrams of ``VOCABULARY``, ``WEIGHTS``, no bias) in ``model_dir``; returns it.
+
+    With ``training_output`` it is a whole training output, as ``cdk synth`` wants one: also
+    ``metrics.json`` (model version and featurizer fingerprint) and ``model.tar.gz``.
+    """
+    folder = write_model(model_dir, weights=WEIGHTS, vocabulary=VOCABULARY,
+                         settings=FeaturizerSettings(ngram_max=1, min_df=1),
+                         metadata={"model_version": MODEL_VERSION, "model_kind": "tiny-logistic",
+                                   "input_format": "sparse-offsets/1"})
+    if training_output:
+        featurizer = Featurizer.load(folder / "featurizer.json")
+        (folder / "metrics.json").write_text(json.dumps({"model_version": MODEL_VERSION,
+                                                         "featurizer_fingerprint": featurizer.fingerprint}))
+        with tarfile.open(folder / "model.tar.gz", "w:gz") as archive:
+            for name in ("model.onnx", "featurizer.json"):
+                archive.add(folder / name, name)
+    return folder
 
 
 # -- the one builder -----------------------------------------------------------------------------
@@ -166,17 +187,60 @@ def write_model(directory: str | Path, *, weights: Mapping[str, float], vocabula
     return directory
 
 
-# -- start a server and wait until it answers ----------------------------------------------------
+# -- the stack, synthesized ----------------------------------------------------------------------
+STACK = "ServerlessSentiment"
+_SYNTH = """
+import json, sys
+from infra import create_app
+create_app(outdir=sys.argv[1], context=json.loads(sys.argv[2])).synth()
+"""
+
+
+def synthesize(model_dir: str | Path, outdir: str | Path, timeout: float = 600, **context: Any) -> Path:
+    """Synthesize the app as ``npx cdk synth`` would (cdk.json's context, ``context`` on top) into
+    ``outdir``; the template's path. Runs in a child process, so no test process loads jsii."""
+    settings = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    settings.update({"model_dir": str(model_dir), **{k: str(v) for k, v in context.items()}})
+    env = dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", CDK_DISABLE_CLI_TELEMETRY="true",
+               CDK_DISABLE_VERSION_CHECK="1")
+    done = subprocess.run([sys.executable, "-c", _SYNTH, str(outdir), json.dumps(settings)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"synthesis failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return Path(outdir) / f"{STACK}.template.json"
+
+
+def edit_template(template: str | Path, edit: Callable[[dict[str, Any]], Any], name: str) -> Path:
+    """A copy of ``template`` changed by ``edit`` (in place, on its JSON), written beside it as
+    ``<name>.template.json`` so that it finds the same staged assets."""
+    template = Path(template)
+    data = json.loads(template.read_text())
+    edit(data)
+    copy = template.with_name(f"{name}.template.json")
+    copy.write_text(json.dumps(data, indent=1))
+    return copy
+
+
 # -- the local stack as a subprocess -------------------------------------------------------------
 class LocalStack:
-    """``python -m local_stack`` on a free port, as a context manager; output goes to ``log_path``."""
+    """``python -m local_stack --template T`` on free ports, as a context manager; output goes to ``log_path``.
 
-    def __init__(self, model_dir: str | Path, port: int | None = None, log_path: str | Path | None = None,
-                 timeout: float = 120.0, extra_args: tuple[str, ...] = ()):
+    ``url`` is the website's origin, ``api_url`` the API's first stage (``http://127.0.0.1:P/prod``).
+    """
+
+    def __init__(self, template: str | Path, port: int | None = None, log_path: str | Path | None = None,
+                 timeout: float = 120.0, extra_args: tuple[str, ...] = (), api_port: int | None = None):
+        self.template = Path(template)
         self.port = port or free_port()
+        self.api_port = api_port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [sys.executable, "-m", "local_stack", "--model-dir", str(model_dir),
-                        "--port", str(self.port), *extra_args]
+        stages = [r["Properties"].get("StageName", name.lower())
+                  for name, r in json.loads(self.template.read_text()).get("Resources", {}).items()
+                  if r.get("Type") == "AWS::ApiGateway::Stage"] if self.template.is_file() else []
+        self.api_origin = f"http://127.0.0.1:{self.api_port}"
+        self.api_url = f"{self.api_origin}/{stages[0] if stages else 'prod'}"
+        self.command = [sys.executable, "-m", "local_stack", "--template", str(template),
+                        "--port", str(self.port), "--api-port", str(self.api_port), *extra_args]
         if log_path is None:
             fd, log_path = tempfile.mkstemp(prefix="local_stack_", suffix=".log")
             os.close(fd)
@@ -193,19 +257,20 @@ class LocalStack:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_answers(f"{self.url}/config.json", self.timeout, exited=self.process.poll,
-                               name="the local stack", output=self.log, interval=0.3)
-        except RuntimeError:
-            self.stop()
-            raise
+        deadline = time.monotonic() + self.timeout
+        while " ready" not in self.log():  # "Sentiment demo ready: ..." once both servers listen
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the local stack did not start (exit code {self.process.returncode}). "
+                                   f"Its output:\n{self.log()}")
+            time.sleep(0.2)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Send ``sig`` (SIGTERM as a service manager would, SIGINT as Ctrl-C); return the exit code.
 
-        The stack stops its model server itself; a stack that ignores ``sig`` is killed after
-        ``timeout`` s.
+        The stack stops its model server and execution environments itself; a stack that ignores
+        ``sig`` is killed after ``timeout`` s.
         """
         assert self.process is not None
         if self.process.poll() is None:
