@@ -87,7 +87,7 @@ def featurizer(uri: str | None) -> Featurizer:
         ) from exc
 
 
-def predict(reviews: list[str], endpoint_name: str | None, featurizer_uri: str | None) -> Scored:
+def score_reviews(reviews: list[str], endpoint_name: str | None, featurizer_uri: str | None) -> Scored:
     """Featurize ``reviews``, score them on the endpoint, and return the checked predictions."""
     if not endpoint_name:
         raise ApiError(

@@ -1,23 +1,32 @@
 """The API's Lambda: ``POST /predict`` behind API Gateway REST (v1) proxy integration.
 
 Handler string ``lambda_fn.handler.lambda_handler``. Powertools for AWS Lambda does the
-routing, CORS and structured logging; ``validation`` reads the request and ``endpoint``
-featurizes it and calls SageMaker. Every response, errors included, carries the CORS
-headers for an allowed ``Origin`` plus ``Vary: Origin``; every error body is
+routing, CORS, structured logging and X-Ray tracing; ``validation`` reads the request and
+``endpoint`` featurizes it and calls SageMaker. Every response, errors included, carries the
+CORS headers for an allowed ``Origin`` plus ``Vary: Origin``; every error body is
 ``{"error": "<code>", "message": "<what went wrong>"}``. An invocation that is not a REST
 proxy event (a field missing or of a type API Gateway never sends) gets 400 ``invalid_event``
 naming the field. API contract: docs/openapi.yaml.
+
+Every answer of the resolver (the route, its errors, 404/405 and CORS preflights) passes
+through three middlewares, outermost first: ``log_request`` (one log line, metrics flushed),
+``add_shared_headers`` and ``answer_errors`` (an exception becomes its JSON error there, inside
+the chain: Powertools' own exception handlers run after the middleware has unwound, so their
+answers would get neither the headers nor the log line). The one answer the resolver never
+gives is ``invalid_event``: such an event cannot be resolved, so that answer is built, headed
+and logged by hand.
 
 Environment:
     ENDPOINT_NAME      the SageMaker endpoint to invoke
     FEATURIZER_URI     featurizer.json: ``s3://bucket/key`` or a local path (loaded once, cached)
     ALLOWED_ORIGINS    comma-separated exact origins allowed by CORS, or ``*``; unset allows none
-    POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL   logger settings (default service "sentiment-api")
+    POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL   logger and tracer settings (default service "sentiment-api")
     POWERTOOLS_METRICS_NAMESPACE   when set, a ``ReviewsScored`` metric is emitted (CloudWatch EMF)
+    POWERTOOLS_TRACE_DISABLED      true turns X-Ray tracing off in Lambda (it is always off elsewhere)
 
 One JSON log line per request: request ids, method, path, status, latency, review count and,
 for errors, the code; 5xx errors add a line naming the cause. Review text is never logged
-(unless POWERTOOLS_LOGGER_LOG_EVENT=true, which logs whole events: debugging only).
+(unless POWERTOOLS_LOGGER_LOG_EVENT=true, which logs whole events: debugging only) nor traced.
 """
 
 from __future__ import annotations
@@ -27,23 +36,61 @@ import json
 import os
 import re
 import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.util import extract_origin_header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_fn import endpoint
 from lambda_fn.validation import ApiError, json_type, parse_reviews, shorten
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "sentiment-api"))
+
+class Untraced(BaseProvider, BaseSegment):
+    """The Tracer's provider outside Lambda, where Powertools turns tracing off anyway: does nothing.
+
+    Importing the X-Ray SDK outside Lambda builds a recorder that creates two botocore X-Ray
+    clients for centralized sampling (about 150 ms on every import: tests, local stack, benchmarks);
+    in Lambda (``LAMBDA_TASK_ROOT`` set, the SDK's own test) it does not, and the SDK is used.
+    """
+
+    @contextmanager
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Iterator[BaseSegment]:
+        yield self
+
+    @asynccontextmanager
+    async def in_subsegment_async(self, name: str | None = None, **kwargs: Any) -> AsyncIterator[BaseSegment]:
+        yield self
+
+    def put_annotation(self, key: str, value: Any) -> None: ...
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None: ...
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None: ...
+    def close(self, end_time: int | None = None) -> None: ...
+    def add_subsegment(self, subsegment: Any) -> None: ...
+    def remove_subsegment(self, subsegment: Any) -> None: ...
+    def patch(self, modules: Sequence[str]) -> None: ...
+    def patch_all(self) -> None: ...
+
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "sentiment-api")
+logger = Logger(service=SERVICE)
 metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE; no namespace, no metrics
+# Off unless in Lambda (Powertools' rule; POWERTOOLS_TRACE_DISABLED=true turns it off there too).
+# Only botocore is patched: the S3 and SageMaker calls become subsegments, nothing else is imported.
+tracer = Tracer(service=SERVICE, patch_modules=["botocore"],
+                provider=None if os.environ.get("LAMBDA_TASK_ROOT") else Untraced())
 JSON = "application/json"
+# On every answer: the CORS headers depend on the Origin (keep caches honest); no MIME sniffing.
+SHARED_HEADERS = {"Vary": "Origin", "X-Content-Type-Options": "nosniff"}
 # Powertools' REST route regex is "^/predict/*$", whose "$" also matches before a final newline
 PREDICT_PATH = re.compile(r"/predict/*")
 HTTP_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
@@ -66,37 +113,73 @@ def resolver(allowed_origins: str) -> APIGatewayRestResolver:
     if not allowed_origins.strip():
         logger.warning("ALLOWED_ORIGINS is not set: no browser page on another origin can call this API")
     app = APIGatewayRestResolver(cors=cors_config(allowed_origins))
+    app.use([log_request, add_shared_headers, answer_errors])
 
     @app.post("/predict")
-    def predict() -> dict[str, Any]:
+    def post_predict() -> dict[str, Any] | Response:
         event = app.current_event
         if not PREDICT_PATH.fullmatch(event.path):
-            raise NotFoundError()  # answered by not_found below
+            return not_found_or_not_allowed(event)
         reviews = parse_reviews(event.body, bool(event.is_base64_encoded), content_type(event))
         logger.append_keys(review_count=len(reviews))
-        scored = endpoint.predict(reviews, os.environ.get("ENDPOINT_NAME"), os.environ.get("FEATURIZER_URI"))
-        logger.append_keys(
-            featurize_ms=round(scored.featurize_ms, 3),
-            endpoint_ms=round(scored.endpoint_ms, 3),
-            variant=scored.body["variant"],
-        )
+        with tracer.provider.in_subsegment("## score_reviews") as subsegment:
+            scored = endpoint.score_reviews(reviews, os.environ.get("ENDPOINT_NAME"), os.environ.get("FEATURIZER_URI"))
+            timings = {"featurize_ms": round(scored.featurize_ms, 3), "endpoint_ms": round(scored.endpoint_ms, 3)}
+            subsegment.put_metadata("scored", {"review_count": len(reviews), **timings}, namespace=SERVICE)
+        logger.append_keys(**timings, variant=scored.body["variant"])
         if metrics.namespace:
             metrics.add_metric(name="ReviewsScored", unit=MetricUnit.Count, value=len(reviews))
         return scored.body
 
     @app.not_found
     def not_found(_: NotFoundError) -> Response:
-        method = shorten(app.current_event.http_method)
-        if PREDICT_PATH.fullmatch(app.current_event.path):
-            return error_response(ApiError(
-                405, "method_not_allowed", f"{method} is not allowed on /predict; use POST",
-                headers={"Allow": "OPTIONS, POST"},
-            ))
-        return error_response(ApiError(404, "not_found", "no such resource; this API serves POST /predict"))
+        return not_found_or_not_allowed(app.current_event)
 
-    app.exception_handler(ApiError)(error_response)
-    app.exception_handler(Exception)(internal_error)
     return app
+
+
+# -- the middlewares, outermost first (APIGatewayRestResolver.use) -------------------------------------
+def log_request(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """One log line per answer, with its status and latency; the request's metrics flushed."""
+    started = time.perf_counter()
+    response = next_middleware(app)
+    logger.info(
+        "request",
+        method=app.current_event.http_method,
+        path=app.current_event.path,
+        status=response.status_code,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    return response
+
+
+def add_shared_headers(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """The headers every answer carries (Powertools adds CORS after the middleware)."""
+    response = next_middleware(app)
+    response.headers.update(SHARED_HEADERS)
+    return response
+
+
+def answer_errors(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """An exception raised while answering becomes its JSON error answer, still inside the chain."""
+    try:
+        return next_middleware(app)
+    except ApiError as error:
+        return error_response(error)
+    except Exception as exc:
+        return internal_error(exc)
+
+
+def not_found_or_not_allowed(event: APIGatewayProxyEvent) -> Response:
+    """The 405 for another method on /predict, else the 404."""
+    if PREDICT_PATH.fullmatch(event.path):
+        return error_response(ApiError(
+            405, "method_not_allowed", f"{shorten(event.http_method)} is not allowed on /predict; use POST",
+            headers={"Allow": "OPTIONS, POST"},
+        ))
+    return error_response(ApiError(404, "not_found", "no such resource; this API serves POST /predict"))
 
 
 def content_type(event: APIGatewayProxyEvent) -> str | None:
@@ -181,10 +264,14 @@ def headers_problem(event: dict[str, Any]) -> str | None:
 
 
 def invalid_event(event: Any, problem: str) -> dict[str, Any]:
-    """The 400 for an event that is not from API Gateway, logged once; CORS if its headers are sound."""
+    """The 400 for an event that is not from API Gateway: the one answer the resolver cannot give.
+
+    So it is built here as the middlewares and Powertools would: the shared headers, CORS if
+    the event's headers are sound, and one log line (the error itself).
+    """
     message = f"not an API Gateway REST proxy event: {problem}"
     logger.error(message, status=400, error="invalid_event")
-    headers = {"Content-Type": JSON}
+    headers = {"Content-Type": JSON, **SHARED_HEADERS}
     if isinstance(event, dict) and not headers_problem(event):  # Powertools' CORS, as on every answer
         cors = cors_config(os.environ.get("ALLOWED_ORIGINS", ""))
         origin = cors.allowed_origin(extract_origin_header(APIGatewayProxyEvent(event).resolved_headers_field))
@@ -194,28 +281,10 @@ def invalid_event(event: Any, problem: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # the answer is summed up in the log line
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one API Gateway REST proxy event with a proxy response."""
-    started = time.perf_counter()
     problem = event_problem(event)
     if problem:
-        return secure(invalid_event(event, problem))
-    response = secure(resolver(os.environ.get("ALLOWED_ORIGINS", "")).resolve(event, context))
-    logger.info(
-        "request",
-        method=event["httpMethod"],
-        path=event["path"],
-        status=response["statusCode"],
-        latency_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
-    if metrics.metric_set:
-        metrics.flush_metrics()
-    return response
-
-
-def secure(response: dict[str, Any]) -> dict[str, Any]:
-    """Add the headers every answer carries."""
-    headers = response.setdefault("multiValueHeaders", {})
-    headers["Vary"] = ["Origin"]  # the CORS headers depend on the Origin: keep caches honest
-    headers["X-Content-Type-Options"] = ["nosniff"]
-    return response
+        return invalid_event(event, problem)
+    return resolver(os.environ.get("ALLOWED_ORIGINS", "")).resolve(event, context)

@@ -199,7 +199,7 @@ def test_an_unexpected_failure_is_a_500_without_internals(featurizer, invoke, ma
     def explode(*_args):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(endpoint, "predict", explode)
+    monkeypatch.setattr(endpoint, "score_reviews", explode)
     answer = invoke(make_event({"review": "fine"}))
     assert answer.status == 500
     assert answer.body == {"error": "internal_error", "message": "internal error; it has been logged"}

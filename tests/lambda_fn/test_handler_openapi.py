@@ -69,7 +69,7 @@ class Provoke:
                 form = {"Content-Type": "application/x-www-form-urlencoded"}
                 return self.make_event("review=great", headers=form)
             case "internalError":
-                m.setattr(endpoint, "predict", lambda *_: 1 / 0)
+                m.setattr(endpoint, "score_reviews", lambda *_: 1 / 0)
             case "modelError":
                 return self.sagemaker_error(service_error_code="ModelError", http_status_code=424,
                                             modeled_fields={"OriginalStatusCode": 500})
