@@ -1219,7 +1219,7 @@ def _settings_path(resource_path: str) -> str:
     """A MethodSettings ResourcePath ("/~1predict~1{proxy+}", "/*") as a resource path ("/predict/{proxy+}")."""
     if resource_path in ("/*", "*"):
         return "*"
-    return "/" + resource_path[1:].replace("~1", "/") if resource_path != "/" else "/"
+    return resource_path[1:].replace("~1", "/") if resource_path != "/" else "/"
 
 
 def _int(text: str, where: str) -> int:
