@@ -151,6 +151,16 @@ class ExecutionEnvironment:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def sound(self) -> bool:
+        """Whether this idle environment can take a request: running, and its answers' pipe not at
+        its end (an idle bootstrap writes nothing, so anything readable is the end of a dead one)."""
+        if not self.alive:
+            return False
+        try:
+            return not select.select([self._responses], [], [], 0)[0]
+        except (OSError, ValueError):
+            return False
+
     @property
     def pid(self) -> int:
         assert self.process is not None
@@ -323,8 +333,9 @@ class FunctionPool:
                     raise InvocationRefused("the local stack is stopping")
                 while self._idle:
                     env = self._idle.pop()  # the most recently used: Lambda favours warm environments
-                    if env.alive:
+                    if env.sound():
                         return env
+                    env.kill()  # died while idle: replaced, as Lambda would
                     self._all.discard(env)
                 if len(self._all) < self.limit:
                     self._numbers += 1
