@@ -27,9 +27,12 @@ from lambda_fn.validation import ApiError
 from sentiment.featurizer import Featurizer, FeaturizerError
 from sentiment.wire import CONTENT_TYPE, PayloadError, decode_response, encode_request
 
-# Worst case per request: 2 attempts x (2 s connect + 8 s read) + under 1 s of backoff = 21 s,
-# well under API Gateway's 29 s, so a slow endpoint gets our 504 rather than API Gateway's.
-CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MAX_ATTEMPTS = 2, 8, 2
+# A serverless endpoint that has scaled to zero starts its container for the first request and
+# keeps starting it when a client gives up, so a second attempt finds it (nearly) ready: two
+# attempts of 11 s wait through a cold start of up to about 24 s. Worst case per request:
+# 2 x (2 s connect + 11 s read) + under 1 s of backoff = 27 s, inside the function's 28 s
+# timeout and API Gateway's 29 s, so a slow endpoint gets our 504 rather than API Gateway's.
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MAX_ATTEMPTS = 2, 11, 2
 RETRY_AFTER_S = 2
 BUSY = ("ThrottlingException", "ModelNotReadyException", "ServiceUnavailable")  # worth a retry later
 _CLIENT_CONFIG = Config(

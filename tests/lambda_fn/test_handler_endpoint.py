@@ -117,11 +117,13 @@ def test_network_failures_are_retried_then_mapped(featurizer, invoke, make_event
     assert str(exc) in logs()[0]["message"]
 
 
-def test_timeouts_stay_well_under_api_gateways_29_seconds(aws) -> None:
+def test_timeouts_stay_under_the_functions_28_seconds(aws) -> None:
+    """Inside the function's timeout (infra/api.py, 28 s), which is inside API Gateway's 29 s."""
     config = endpoint.sagemaker_runtime().meta.config
     attempts = config.retries["total_max_attempts"]
     backoff = sum(2**n for n in range(attempts - 1))  # standard mode: at most 1 s, 2 s, ... between attempts
-    assert attempts * (config.connect_timeout + config.read_timeout) + backoff <= 22
+    assert attempts * (config.connect_timeout + config.read_timeout) + backoff <= 27
+    assert config.read_timeout >= 10  # a serverless cold start of several seconds fits in one attempt
 
 
 @pytest.mark.parametrize(
