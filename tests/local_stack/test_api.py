@@ -1,7 +1,9 @@
-"""The HTTP API end to end: local gateway → real handler → boto3 → real model server (tiny model).
+"""The HTTP API end to end, as the synthesized template defines it: local API Gateway → the real
+handler in its execution environments → boto3 → the real model server (tiny model).
 
-One ``python -m local_stack`` for the module; every answer comes from the real code path, and
-every probability is known exactly from the tiny model's weights.
+One ``python -m local_stack --template ...`` for the module; every answer comes from the real code
+path, and every probability is known exactly from the tiny model's weights. The API is at its
+stage's URL (``/prod``), the page on another origin, as API Gateway and CloudFront serve them.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import math
 import pytest
 import requests
 
-from sentiment.featurizer import tokenize
 from local_stack.gateway import MAX_BODY_BYTES
+from sentiment.featurizer import tokenize
 from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, WEIGHTS
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
@@ -27,7 +29,7 @@ def expected_probability(review: str) -> float:
 
 def post(stack, body, content_type="application/json", **headers):
     data = json.dumps(body) if isinstance(body, (dict, list)) else body
-    return requests.post(f"{stack.url}/predict", data=data, headers={"Content-Type": content_type, **headers},
+    return requests.post(f"{stack.api_url}/predict", data=data, headers={"Content-Type": content_type, **headers},
                          timeout=30)
 
 
@@ -105,30 +107,31 @@ def test_a_body_over_api_gateways_limit_is_refused_by_the_gateway(stack):
     ("POST", "/predict/extra", 404, "not_found"),
 ])
 def test_other_methods_and_paths_get_the_handlers_404_and_405(stack, method, path, status, code):
-    response = requests.request(method, f"{stack.url}{path}", timeout=30)
+    response = requests.request(method, f"{stack.api_url}{path}", timeout=30)
     assert_error(response, status, code)
     if status == 405:
         assert "POST" in response.headers["Allow"]
 
 
-@pytest.mark.parametrize("origin", ["page", "http://localhost:{port}"])
-def test_allowed_origins_are_echoed_on_success_and_error(stack, origin):
-    origin = stack.url if origin == "page" else origin.format(port=stack.port)
-    for response in (post(stack, {"review": POSITIVE_REVIEW}, Origin=origin),
-                     post(stack, {"review": ""}, Origin=origin)):
-        assert response.headers["Access-Control-Allow-Origin"] == origin
+def test_the_pages_origin_is_echoed_on_success_and_error(stack):
+    """The template allows one origin, the distribution's: locally, the page's."""
+    for response in (post(stack, {"review": POSITIVE_REVIEW}, Origin=stack.url),
+                     post(stack, {"review": ""}, Origin=stack.url)):
+        assert response.headers["Access-Control-Allow-Origin"] == stack.url
         assert "Origin" in response.headers["Vary"]
 
 
-def test_a_disallowed_origin_is_not_echoed(stack):
-    for response in (post(stack, {"review": POSITIVE_REVIEW}, Origin=EVIL_ORIGIN),
-                     post(stack, {"review": ""}, Origin=EVIL_ORIGIN)):
-        assert response.headers.get("Access-Control-Allow-Origin") not in (EVIL_ORIGIN, "*")
+@pytest.mark.parametrize("origin", [EVIL_ORIGIN, "http://localhost:{port}", "{api}"])
+def test_any_other_origin_is_not_echoed(stack, origin):
+    origin = origin.format(port=stack.port, api=stack.api_origin)
+    for response in (post(stack, {"review": POSITIVE_REVIEW}, Origin=origin),
+                     post(stack, {"review": ""}, Origin=origin)):
+        assert response.headers.get("Access-Control-Allow-Origin") not in (origin, "*")
         assert "Origin" in response.headers["Vary"]
 
 
 def test_preflight_allows_the_page_to_post_json(stack):
-    response = requests.options(f"{stack.url}/predict", timeout=30, headers={
+    response = requests.options(f"{stack.api_url}/predict", timeout=30, headers={
         "Origin": stack.url,
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type",
@@ -140,7 +143,7 @@ def test_preflight_allows_the_page_to_post_json(stack):
 
 
 def test_preflight_from_a_disallowed_origin_grants_nothing(stack):
-    response = requests.options(f"{stack.url}/predict", timeout=30, headers={
+    response = requests.options(f"{stack.api_url}/predict", timeout=30, headers={
         "Origin": EVIL_ORIGIN, "Access-Control-Request-Method": "POST"})
     assert response.headers.get("Access-Control-Allow-Origin") not in (EVIL_ORIGIN, "*")
 
@@ -154,6 +157,20 @@ def test_the_page_and_its_files_are_served(stack):
         assert response.status_code == 200 and content_type in response.headers["Content-Type"], name
 
 
-def test_config_json_points_at_the_stack_itself(stack):
+def test_config_json_points_at_the_local_api(stack):
+    """The deployment's config.json, its ApiUrl marker the local API's stage URL."""
     response = requests.get(f"{stack.url}/config.json", timeout=30)
-    assert response.status_code == 200 and response.json() == {"apiUrl": stack.url}
+    assert response.status_code == 200 and response.json() == {"apiUrl": f"{stack.api_url}/"}
+
+
+def test_the_page_and_the_api_are_apart_as_cloudfront_and_api_gateway(stack):
+    assert requests.post(f"{stack.url}/predict", json={"review": "good"}, timeout=30).status_code == 403  # S3/CloudFront
+    assert requests.get(f"{stack.api_url}/index.html", timeout=30).json()["error"] == "not_found"  # the function's
+    response = requests.get(f"{stack.api_origin}/predict", timeout=30)  # no stage: API Gateway's bare 403
+    assert response.status_code == 403 and response.json() == {"message": "Forbidden"}
+
+
+def test_every_answer_names_its_request_as_api_gateway_does(stack):
+    response = post(stack, {"review": POSITIVE_REVIEW})
+    request_id = response.headers["x-amzn-RequestId"]
+    assert f"REPORT RequestId: {request_id}\tDuration: " in stack.log()  # the function's REPORT line
