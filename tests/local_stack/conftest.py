@@ -123,7 +123,8 @@ def add_stage(template: dict[str, Any], name: str, *, throttle: tuple[float, int
 def add_firewall(template: dict[str, Any], stage_id: str, name: str, *, limit: int | None = None,
                  custom_429: bool = True, default_block: bool = False) -> str:
     """A web ACL on ``stage_id``: a per-IP rate rule (its 429 as the default template's, or none), or Block all."""
-    (_, acl) = one(template, "AWS::WAFv2::WebACL") if of_type(template, "AWS::WAFv2::WebACL") else (None, None)
+    acl = template["Resources"].get(next((k for k in of_type(template, "AWS::WAFv2::WebACL") if not k.startswith("Acl")),
+                                         ""))  # the synthesized one: its 429 is the one to copy
     rules = []
     if limit is not None:
         action: dict[str, Any] = {"Block": {}}
