@@ -79,11 +79,13 @@ def test_gateway_responses_are_the_templates_with_the_site_mapped(model) -> None
     assert responses["DEFAULT_5XX"].status is None
 
 
-def test_the_function_is_the_templates(model, model_dir: Path) -> None:
+def test_the_function_is_the_templates(model, model_dir: Path, template_json) -> None:
     function = model.function()
-    assert function.handler == "lambda_fn.handler.lambda_handler"
+    props = template_json["Resources"][function.logical_id]["Properties"]
+    assert function.handler == props["Handler"] == "lambda_fn.handler.lambda_handler"
     assert (function.runtime, function.timeout_s, function.memory_mb, function.reserved_concurrency) == (
-        "python3.14", 25, 256, 10)
+        props["Runtime"], props["Timeout"], props["MemorySize"], props["ReservedConcurrentExecutions"])
+    assert (function.memory_mb, function.reserved_concurrency) == (256, 10)  # cdk.json: 256 MB, "auto" = 2 x 5
     assert (function.code_dir / "lambda_fn" / "handler.py").is_file()  # the staged zip's folder
     assert (function.code_dir / "sentiment").is_dir() and not (function.code_dir / "serving").exists()
     env = function.environment
@@ -121,8 +123,8 @@ def test_the_website_is_the_distribution_with_its_headers_and_generated_config(m
 
 def test_what_cannot_be_emulated_is_named(model) -> None:
     named = "; ".join(model.not_emulated)
-    for expected in ("X-Ray tracing", "CloudWatch alarms x6", "IAM roles (not enforced)", "the CloudWatch dashboard",
-                     "access logs", "SageMaker serverless capacity", "runtime python3.14", "CloudFront's HTTPS"):
+    for expected in ("X-Ray tracing", "CloudWatch alarms", "IAM roles (not enforced)", "the CloudWatch dashboard",
+                     "access logs", "SageMaker serverless capacity", "CloudFront's HTTPS"):
         assert expected in named, expected
     assert "WAF" not in named  # its rate rule is emulated
 
