@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from local_stack.model_server import REPO_ROOT, RestartBudget, RestartPolicy
-from tests.support import POSITIVE_REVIEW, LocalStack, write_tiny_model
+from tests.support import POSITIVE_REVIEW, LocalStack
 
 HANG_BOUND_S = 120.0  # a bound on a hang, not a timing
 
@@ -98,17 +98,23 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def served_model_dir(pid: int) -> Path:
+    """The --model-dir of the model server ``pid`` (the model data the stack unpacked from the template)."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return Path(argv[argv.index(b"--model-dir") + 1].decode())
+
+
 def predict(stack: LocalStack) -> int:
     try:
-        return requests.post(f"{stack.url}/predict", json={"review": POSITIVE_REVIEW}, timeout=30).status_code
+        return requests.post(f"{stack.api_url}/predict", json={"review": POSITIVE_REVIEW}, timeout=30).status_code
     except requests.ConnectionError:
         return 0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill", ["process group", "master only"])
-def test_a_killed_model_server_is_restarted_and_predict_recovers(model_dir, tmp_path, kill):
-    stack = LocalStack(model_dir, log_path=tmp_path / "stack.log", extra_args=("--restart-backoff", "0.1"))
+def test_a_killed_model_server_is_restarted_and_predict_recovers(template, tmp_path, kill):
+    stack = LocalStack(template, log_path=tmp_path / "stack.log", extra_args=("--restart-backoff", "0.1"))
     with stack:
         assert predict(stack) == 200
         first = model_server_pid(stack)
@@ -134,10 +140,10 @@ def test_a_killed_model_server_is_restarted_and_predict_recovers(model_dir, tmp_
 
 
 @pytest.mark.slow
-def test_a_restarted_server_still_exits_if_the_stack_is_killed(model_dir, tmp_path):
+def test_a_restarted_server_still_exits_if_the_stack_is_killed(template, tmp_path):
     """The restart comes from another thread than the first start: PR_SET_PDEATHSIG, which fires
     when the forking *thread* exits, must still take the new server down with a killed stack."""
-    stack = LocalStack(model_dir, log_path=tmp_path / "stack.log", extra_args=("--restart-backoff", "0"))
+    stack = LocalStack(template, log_path=tmp_path / "stack.log", extra_args=("--restart-backoff", "0"))
     with stack:
         os.killpg(model_server_pid(stack), signal.SIGKILL)
         deadline = time.monotonic() + HANG_BOUND_S
@@ -157,13 +163,13 @@ def test_a_restarted_server_still_exits_if_the_stack_is_killed(model_dir, tmp_pa
 
 
 @pytest.mark.slow
-def test_it_gives_up_when_the_server_keeps_dying(tmp_path):
-    model = write_tiny_model(tmp_path / "model")
-    stack = LocalStack(model, log_path=tmp_path / "stack.log",
+def test_it_gives_up_when_the_server_keeps_dying(template, tmp_path):
+    stack = LocalStack(template, log_path=tmp_path / "stack.log",
                        extra_args=("--max-restarts", "2", "--restart-backoff", "0.1"))
     with stack:
         assert predict(stack) == 200
         first = model_server_pid(stack)
+        model = served_model_dir(first)
         (model / "model.onnx").write_bytes(b"this is not an ONNX model")  # every restart now dies at start
         os.killpg(first, signal.SIGKILL)
         try:
@@ -178,9 +184,9 @@ def test_it_gives_up_when_the_server_keeps_dying(tmp_path):
     assert log.rstrip().endswith("Stopped.")
 
 
-def test_restart_options_are_checked(model_dir):
+def test_restart_options_are_checked(template):
     for flag, value in [("--max-restarts", "-1"), ("--restart-window", "0"), ("--restart-backoff", "-2")]:
-        done = subprocess.run([sys.executable, "-m", "local_stack", "--model-dir", str(model_dir), flag, value],
+        done = subprocess.run([sys.executable, "-m", "local_stack", "--template", str(template), flag, value],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and flag in done.stderr, done.stderr
 
