@@ -1,4 +1,10 @@
-"""The page in headless Chromium against the real local stack (tiny model, exact labels)."""
+"""The page in headless Chromium against the template-driven local stack (tiny model, exact labels).
+
+The page comes from the template's website (the distribution's files and its response headers
+policy, so the template's CSP is enforced on top of the page's own) and calls the API on its own
+origin, as CloudFront and API Gateway serve them: every POST is a real cross-origin request with
+its CORS preflight, answered by the function.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import shutil
 import pytest
 
 from local_stack.model_server import REPO_ROOT
-from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW
+from local_stack.template import Addresses, load_stack
+from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, free_port
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 
@@ -92,7 +99,7 @@ def test_an_unreachable_api_is_reported(page, stack):
     submit(page, POSITIVE_REVIEW)
     error = page.locator("#error")
     error.wait_for(state="visible")
-    assert error.inner_text().startswith(f"Could not reach the API at {stack.url}")
+    assert error.inner_text().startswith(f"Could not reach the API at {stack.api_url}")
     assert all("ERR_CONNECTION_REFUSED" in e for e in page.console.errors)
 
 
@@ -150,6 +157,32 @@ def test_the_page_fits_a_phone_screen(page, stack):
     wait_for_result(page)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360  # no sideways scrolling
     assert page.console.errors == []
+
+
+def test_the_page_is_served_with_the_templates_headers_policy(page, stack, template):
+    response = page.goto(f"{stack.url}/")
+    site = load_stack(template, Addresses(site_origin=stack.url, api_origin=stack.api_origin)).website
+    policy = {rule.name.lower(): rule.value for rule in site.headers}
+    assert "content-security-policy" in policy and "strict-transport-security" in policy
+    for name, value in policy.items():
+        assert response.headers[name] == value, name
+    assert f"connect-src 'self' {stack.api_origin};" in response.headers["content-security-policy"]
+
+
+def test_the_templates_csp_is_enforced_beyond_the_pages_own(page, stack):
+    """The page's meta CSP allows any http://127.0.0.1 port; the template's allows only the API."""
+    open_page(page, stack)
+    elsewhere = f"http://127.0.0.1:{free_port()}/steal"
+    outcome = page.evaluate("""async (url) => {
+        const violations = [];
+        document.addEventListener('securitypolicyviolation', (e) => violations.push(e.effectiveDirective));
+        let fetched;
+        try { await fetch(url); fetched = 'fetched'; } catch (err) { fetched = 'blocked'; }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return {fetched, violations};
+    }""", elsewhere)
+    assert outcome == {"fetched": "blocked", "violations": ["connect-src"]}
+    assert any("Refused to connect" in e and "Content Security Policy" in e for e in page.console.errors)
 
 
 def test_screenshot(page, stack, tmp_path):
