@@ -5,7 +5,8 @@ answered by API Gateway itself (a gateway response) or by the firewall in front 
 These tests walk the template as API Gateway routes a request, hand the routed event to the real
 handler for the answers README gives to other methods and paths, and check that each of API
 Gateway's own answers is the contract's JSON error with the CORS headers the page needs to read it.
-The last test checks that the local stack answers what the template would.
+The template is read with ``local_stack.template``, the reader the local stack runs, so what is
+checked here is what ``make demo`` serves; the last test sends the local gateway's own answers.
 """
 
 from __future__ import annotations
@@ -53,73 +54,30 @@ HANDLER_ROUTES = [
 ]
 
 
-# --- reading the template ------------------------------------------------------------------------
+# --- reading the template: local_stack.template, the reader the local stack runs -------------------
+
+def model(synth):
+    """The synthesized stack as the local stack reads it, the distribution's origin mapped to SITE."""
+    from local_stack.template import Addresses, model_of
+
+    return model_of(synth.json, base_dir=synth.outdir,
+                    addresses=Addresses(site_origin=SITE, api_origin="https://api.invalid"))
+
 
 def rest_api_id(synth) -> str:
-    (api_id,) = synth.resources("AWS::ApiGateway::RestApi")
-    return api_id
+    return model(synth).api.logical_id
 
 
-def site_origin(synth) -> str:
-    """The allowed origin as the template spells it (the distribution's domain, a token)."""
-    distribution_id = next(iter(synth.resources("AWS::CloudFront::Distribution")))
-    return f"https://${{{distribution_id}.DomainName}}"
+def routes(synth) -> dict[str, dict[str, Any]]:
+    """{resource path: {HTTP method: the method}}, as local_stack.template walks PathPart and ParentId."""
+    return model(synth).api.resources
 
 
-def with_site(synth, value: Any) -> str:
-    """A template string with the site's origin token replaced by SITE."""
-    return synth.render(value).replace(site_origin(synth), SITE)
-
-
-def routes(synth) -> dict[str, dict[str, dict[str, Any]]]:
-    """{resource path: {HTTP method: the method's properties}}, paths built from PathPart and ParentId."""
-    api_id = rest_api_id(synth)
-    root = {"Fn::GetAtt": [api_id, "RootResourceId"]}
-    resources = synth.resources("AWS::ApiGateway::Resource")
-
-    def path_of(ref: Any) -> str:
-        if ref == root:
-            return "/"
-        props = resources[ref["Ref"]]["Properties"]
-        return f"{path_of(props['ParentId']).rstrip('/')}/{props['PathPart']}"
-
-    table: dict[str, dict[str, dict[str, Any]]] = {"/": {}}
-    for resource_id in resources:
-        table[path_of({"Ref": resource_id})] = {}
-    for method in synth.resources("AWS::ApiGateway::Method").values():
-        props = method["Properties"]
-        assert props["RestApiId"] == {"Ref": api_id}
-        table[path_of(props["ResourceId"])][props["HttpMethod"]] = props
-    return table
-
-
-def route(table: dict[str, dict[str, Any]], path: str) -> str | None:
-    """The resource API Gateway matches ``path`` to, or None (its 403 Missing Authentication Token).
-
-    Segment by segment from the root: a literal child first, else the greedy ``{proxy+}`` child
-    of the resource reached so far. No backtracking is assumed: a path that matched a literal
-    resource is not handed to a ``{proxy+}`` higher up, so every literal resource needs its own.
-    """
-    current = "/"
-    segments = [s for s in path.split("/") if s]
-    for i, segment in enumerate(segments):
-        literal = f"{current.rstrip('/')}/{segment}"
-        greedy = f"{current.rstrip('/')}/{{proxy+}}"
-        if literal in table:
-            current = literal
-        elif greedy in table:
-            return greedy
-        else:
-            return None
-    return current
-
-
-def method_for(table, http_method: str, path: str) -> dict[str, Any] | None:
-    resource = route(table, path)
-    if resource is None:
-        return None
-    methods = table[resource]
-    return methods.get(http_method) or methods.get("ANY")
+def method_for(synth, http_method: str, path: str):
+    """The method API Gateway gives ``path``, or None (its 403 Missing Authentication Token)."""
+    api = model(synth).api
+    matched = api.match(path)
+    return None if matched is None else api.method(matched[0], http_method)
 
 
 def function_id(synth) -> str:
@@ -128,31 +86,24 @@ def function_id(synth) -> str:
     return found
 
 
-def reaches_the_function(synth, method: dict[str, Any] | None) -> bool:
+def reaches_the_function(synth, method) -> bool:
     if method is None:
         return False
-    integration = method["Integration"]
-    uri = synth.render(integration["Uri"])
-    return (integration["Type"] == "AWS_PROXY" and integration["IntegrationHttpMethod"] == "POST"
-            and f"${{{function_id(synth)}.Arn}}" in uri and method["AuthorizationType"] == "NONE")
+    integration = method.integration
+    return (integration.type == "AWS_PROXY" and integration.http_method == "POST"
+            and integration.function == function_id(synth) and method.authorization_type == "NONE")
 
 
-def gateway_responses(synth) -> dict[str, dict[str, Any]]:
-    found = {}
-    for response in synth.resources("AWS::ApiGateway::GatewayResponse").values():
-        props = response["Properties"]
-        assert props["RestApiId"] == {"Ref": rest_api_id(synth)}
-        found[props["ResponseType"]] = props
-    return found
+def gateway_responses(synth) -> dict[str, Any]:
+    return model(synth).api.gateway_responses
 
 
-def response_headers(synth, props: dict[str, Any]) -> dict[str, str]:
+def response_headers(response) -> dict[str, str]:
     """A gateway response's headers, each a quoted static value in the template, unquoted."""
     headers = {}
-    for name, value in props.get("ResponseParameters", {}).items():
-        text = with_site(synth, value)
+    for name, text in response.headers.items():
         assert text.startswith("'") and text.endswith("'"), f"{name} is not a static value: {text}"
-        headers[name.removeprefix("gatewayresponse.header.")] = text[1:-1]
+        headers[name] = text[1:-1]
     return headers
 
 
@@ -163,17 +114,20 @@ def contract_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def handler_answer(synth, monkeypatch, http_method: str, path: str, origin: str | None = None):
     """Route a request through the template and answer it with the real handler, as in AWS."""
-    from local_stack.gateway import LambdaContext, build_event
+    from local_stack.bootstrap import LambdaContext
+    from local_stack.gateway import build_event
 
-    env = synth.json["Resources"][function_id(synth)]["Properties"]["Environment"]["Variables"]
-    monkeypatch.setenv("ALLOWED_ORIGINS", with_site(synth, env["ALLOWED_ORIGINS"]))
+    function = model(synth).function()
+    monkeypatch.setenv("ALLOWED_ORIGINS", function.environment["ALLOWED_ORIGINS"])
     headers = {"Origin": origin, "Access-Control-Request-Method": "POST"} if origin else {}
-    event = build_event(Request(EnvironBuilder(path=path, method=http_method, headers=headers).get_environ()), b"")
-    resource = route(routes(synth), path)
-    assert event["resource"] == resource, "the local gateway routes this path to another resource"
+    request = Request(EnvironBuilder(path=f"/prod{path}", method=http_method, headers=headers).get_environ())
+    matched = model(synth).api.match(path)
+    assert matched is not None
+    event = build_event(request, b"", resource=matched[0], path=path, path_parameters=matched[1], stage="prod",
+                        api_id="api", request_id="r")
     from lambda_fn.handler import lambda_handler
 
-    answer = lambda_handler(event, LambdaContext())
+    answer = lambda_handler(event, LambdaContext("r", 2**62))
     headers = {k.lower(): v[-1] for k, v in answer.get("multiValueHeaders", {}).items()}
     headers.update({k.lower(): v for k, v in (answer.get("headers") or {}).items()})
     return answer["statusCode"], headers, json.loads(answer["body"]) if answer.get("body") else None
@@ -184,7 +138,7 @@ def handler_answer(synth, monkeypatch, http_method: str, path: str, origin: str 
 @pytest.mark.parametrize("http_method, path, status, code", HANDLER_ROUTES)
 def test_every_method_and_path_reaches_the_function_which_answers_as_readme_says(
         serverless, monkeypatch, http_method: str, path: str, status: int, code: str) -> None:
-    assert reaches_the_function(serverless, method_for(routes(serverless), http_method, path)), \
+    assert reaches_the_function(serverless, method_for(serverless, http_method, path)), \
         f"{http_method} {path} gets API Gateway's 403 Missing Authentication Token"
     answer_status, headers, body = handler_answer(serverless, monkeypatch, http_method, path, SITE)
     assert (answer_status, body["error"]) == (status, code)
@@ -216,7 +170,7 @@ def test_the_function_may_be_invoked_by_this_api_and_stage_only(serverless) -> N
 # --- preflight -----------------------------------------------------------------------------------
 
 def test_preflights_reach_the_function_and_its_allowlist(serverless, monkeypatch) -> None:
-    assert reaches_the_function(serverless, method_for(routes(serverless), "OPTIONS", "/predict"))
+    assert reaches_the_function(serverless, method_for(serverless, "OPTIONS", "/predict"))
     status, headers, _ = handler_answer(serverless, monkeypatch, "OPTIONS", "/predict", SITE)
     assert status in (200, 204)
     assert headers["access-control-allow-origin"] == SITE
@@ -240,12 +194,12 @@ def test_gateway_responses_are_the_contracts_json_errors_with_cors(serverless) -
     found = gateway_responses(serverless)
     assert set(found) == set(GATEWAY_ERRORS)
     for kind, (status, code) in GATEWAY_ERRORS.items():
-        props = found[kind]
-        assert props.get("StatusCode") == status, kind
+        response = found[kind]
+        assert response.status == (None if status is None else int(status)), kind
         retry = {"Retry-After": RETRY_AFTER[kind]} if kind in RETRY_AFTER else {}
-        assert response_headers(serverless, props) == contract_headers(retry), kind
-        (template,) = props["ResponseTemplates"].values()
-        assert list(props["ResponseTemplates"]) == ["application/json"]
+        assert response_headers(response) == contract_headers(retry), kind
+        (template,) = response.templates.values()
+        assert list(response.templates) == ["application/json"]
         assert MESSAGE in template, f"{kind}: the message should be API Gateway's own"
         body = json.loads(template.replace(MESSAGE, json.dumps(QUOTED_MESSAGE)))
         assert body == {"error": code, "message": QUOTED_MESSAGE}, kind
@@ -259,8 +213,8 @@ def test_the_firewall_answers_429_with_the_contracts_json_error(serverless) -> N
     assert statement == {"AggregateKeyType": "IP", "EvaluationWindowSec": 300, "Limit": 300}
     response = rule["Action"]["Block"]["CustomResponse"]
     assert response["ResponseCode"] == 429
-    headers = {h["Name"]: with_site(serverless, h["Value"]) for h in response["ResponseHeaders"]}
-    assert headers == contract_headers({"Retry-After": "60"})
+    (read,) = model(serverless).api.stages["prod"].firewall.rules  # as the local stack reads (and runs) it
+    assert read.custom_response.headers == contract_headers({"Retry-After": "60"})
     body = acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]
     assert body["ContentType"] == "APPLICATION_JSON"
     parsed = json.loads(body["Content"])
@@ -291,34 +245,37 @@ def test_the_firewall_can_be_turned_off_and_its_limit_set(instance, everything) 
 # --- the local stack answers as the template does ------------------------------------------------
 
 def test_the_local_gateway_sends_the_templates_gateway_responses(serverless) -> None:
-    """Its own answers (413 over 10 MB, 502 when the handler fails) match the template's, byte for byte."""
-    from local_stack import gateway
-    from local_stack.gateway import MAX_BODY_BYTES, LocalGateway
+    """Its own answers (413 over 10 MB, 502 when the function fails) are the template's, byte for byte:
+    local_stack reads them from the template (the same reader as this module's), it holds no copy."""
+    from local_stack.gateway import MAX_BODY_BYTES, ApiGateway
+    from local_stack.lambda_runtime import FunctionFailed
+    from local_stack.template import Addresses, model_of
 
-    local_origin = "http://127.0.0.1:8000"
+    local = Addresses(site_origin="http://127.0.0.1:8000", api_origin="http://127.0.0.1:8001")
+    stack = model_of(serverless.json, base_dir=serverless.outdir, addresses=local)
 
-    def failing(event, context):
-        raise RuntimeError("boom")
+    class Failing:
+        def invoke(self, event, *, request_id, integration_timeout_s):
+            raise FunctionFailed({"errorType": "RuntimeError", "errorMessage": "boom"})
 
-    client = Client(LocalGateway(failing, REPO_ROOT / "web", api_url=local_origin))
+    client = Client(ApiGateway(stack.api, {function_id(serverless): Failing()}))
     found = gateway_responses(serverless)
     for kind, status, response in [
-        ("REQUEST_TOO_LARGE", 413, client.post("/predict", data=b"a" * (MAX_BODY_BYTES + 1))),
-        ("DEFAULT_5XX", 502, client.post("/predict", data=b"{}")),  # a failing function: API Gateway's 502
+        ("REQUEST_TOO_LARGE", 413, client.post("/prod/predict", data=b"a" * (MAX_BODY_BYTES + 1))),
+        ("DEFAULT_5XX", 502, client.post("/prod/predict", data=b"{}")),  # a failing function: API Gateway's 502
     ]:
-        props = found[kind]
-        assert response.status_code == status == int(props.get("StatusCode", status)), kind
-        expected = {name: value.replace(SITE, local_origin)
-                    for name, value in response_headers(serverless, props).items()}
+        template = found[kind]
+        assert response.status_code == status == (template.status or status), kind
+        expected = {name: value.replace(SITE, local.site_origin) for name, value in response_headers(template).items()}
         sent = {name: value for name, value in response.headers.items()
-                if name.lower() not in ("content-type", "content-length")}
+                if name.lower() not in ("content-type", "content-length", "x-amzn-requestid", "x-amzn-errortype")}
         assert sent == expected, kind
-        (content_type,) = props["ResponseTemplates"]
+        (content_type,) = template.templates
         assert response.content_type == content_type
         message = json.loads(response.data)["message"]
-        template = props["ResponseTemplates"][content_type]
-        assert response.data == template.replace(MESSAGE, json.dumps(message)).encode(), kind
-    assert set(getattr(gateway, "RESOURCES", ())) == set(routes(serverless))  # and the same resources
+        assert message == {"REQUEST_TOO_LARGE": "Request Too Long", "DEFAULT_5XX": "Internal server error"}[kind]
+        assert response.data == template.templates[content_type].replace(MESSAGE, json.dumps(message)).encode(), kind
+    assert stack.api.resources.keys() == routes(serverless).keys()  # and the same resources
 
 
 # --- README's table of API Gateway's own answers -------------------------------------------------
