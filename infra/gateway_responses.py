@@ -1,8 +1,8 @@
-"""The answers API Gateway and its firewall give without calling the function: one table, two users.
+"""The answers API Gateway and its firewall give without calling the function: one table.
 
 ``infra/api.py`` turns :data:`GATEWAY_ERRORS` into the template's gateway responses and
-:data:`RATE_LIMITED` into the firewall's 429; ``local_stack/gateway.py`` sends the same bodies and
-headers for the answers it gives itself (413 over 10 MB, 502 when the handler fails). Each body
+:data:`RATE_LIMITED` into the firewall's 429; the local stack reads both back from the synthesized
+template (``local_stack.template``) and sends them as API Gateway and the firewall would. Each body
 is the API's contract, ``{"error": "<code>", "message": "..."}``; each answer carries CORS for the
 site's origin (static: API Gateway cannot run the function's allowlist for its own answers, and the
 site is the only origin allowed in AWS), ``Vary: Origin`` and ``X-Content-Type-Options: nosniff``.
