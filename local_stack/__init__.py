@@ -1,8 +1,12 @@
-"""The whole service on one machine, through the same code that runs in AWS.
+"""The synthesized stack on one machine, through the same code that runs in AWS, no Docker.
 
-``python -m local_stack --model-dir artifacts --port 8000`` starts the model server
-(``python -m serving``) as its own process, then a local API Gateway that serves ``web/``,
-turns each API request into a real API Gateway REST proxy event, calls
-``lambda_fn.handler.lambda_handler`` with it, and returns the proxy response as HTTP. The
-handler reaches the model server through boto3's real ``sagemaker-runtime`` client.
+``python -m local_stack --template cdk.out/ServerlessSentiment.template.json`` (``make demo``)
+reads the CloudFormation template ``cdk synth`` wrote (``local_stack.template``) and runs it: the
+REST API as API Gateway would (``local_stack.gateway``: routes, stages, throttling, gateway
+responses, the firewall's rate rule), its function in Lambda-like execution environments, one
+process each, created on demand (``local_stack.lambda_runtime``, ``local_stack.bootstrap``), the
+SageMaker model as ``python -m serving`` on the model data the template deploys
+(``local_stack.model_server``), and the website as CloudFront serves it (``local_stack.website``).
+What the template holds that cannot be emulated is named at start-up. ``invoke`` and
+``generate-event`` run one event through the function, as ``sam local`` does.
 """
