@@ -11,7 +11,7 @@ The message is API Gateway's own, ``$context.error.messageString``, which it wri
 string (quotes and all), so the body stays valid JSON whatever the message says. The firewall's
 body cannot use API Gateway's variables, so its message is written here.
 
-Pure Python, no aws_cdk: the local stack imports this without starting Node.js.
+Pure Python, no aws_cdk.
 """
 
 from __future__ import annotations
@@ -77,5 +77,5 @@ RATE_LIMITED = GatewayError(
     message="too many requests from your address; wait a minute and try again",
 )
 
-# The API Gateway message the local stack says where AWS's own is known (a failing Lambda proxy).
+# API Gateway's own message for a failing Lambda proxy integration.
 FUNCTION_FAILED = "Internal server error"
