@@ -229,6 +229,7 @@ class RateLimiter:
     def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic):
         self.limit, self.window_s, self.clock = limit, window_s, clock
         self._seen: dict[str, collections.deque[float]] = {}
+        self._blocked: set[str] = set()
         self._lock = threading.Lock()
         self._swept = clock()
 
@@ -240,7 +241,18 @@ class RateLimiter:
                 self._swept = now
             times = self._seen.setdefault(address, collections.deque(maxlen=self.limit + 1))
             times.append(now)
-            return len(times) > self.limit and now - times[0] < self.window_s
+            over = len(times) > self.limit and now - times[0] < self.window_s
+            if not over:
+                self._blocked.discard(address)
+            return over
+
+    def newly_blocked(self, address: str) -> bool:
+        """True the first time ``address`` is found over the limit since it last was under it."""
+        with self._lock:
+            if address in self._blocked:
+                return False
+            self._blocked.add(address)
+            return True
 
 
 # --- the gateway ----------------------------------------------------------------------------------
@@ -338,9 +350,12 @@ class ApiGateway:
             with self._lock:
                 limiter = self._limiters.setdefault((stage.name, rule.name),
                                                     RateLimiter(rule.limit, rule.window_s, self.clock))
-            if limiter.over(address) and rule.action == "Block":
-                self.log(f"web ACL {firewall.logical_id}: rule {rule.name} blocks {address} "
+            over = limiter.over(address)
+            if over and limiter.newly_blocked(address):  # logged once per block, not per request
+                verb = "blocks" if rule.action == "Block" else "counts"
+                self.log(f"web ACL {firewall.logical_id}: rule {rule.name} {verb} {address} "
                          f"(over {rule.limit} requests in {rule.window_s} s)")
+            if over and rule.action == "Block":
                 return self._waf_block(rule.custom_response, context)
         if firewall.default_action == "Block":
             return self._waf_block(firewall.default_response, context)

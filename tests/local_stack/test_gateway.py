@@ -317,3 +317,19 @@ def test_the_gateway_imports_no_cdk():
     """The local stack reads the template without loading aws_cdk (and Node.js)."""
     code = "import sys, local_stack.__main__; sys.exit('aws_cdk' in sys.modules or 'jsii' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, timeout=60).returncode == 0
+
+
+def test_a_blocked_address_is_logged_once_per_block_not_per_request(read, template_json):
+    from local_stack.gateway import RateLimiter
+
+    clock = Clock()
+    limiter = RateLimiter(limit=2, window_s=10, clock=clock)
+    seen = []
+    for _ in range(6):
+        if limiter.over("10.0.0.1") and limiter.newly_blocked("10.0.0.1"):
+            seen.append(clock.now)
+    assert seen == [1000.0]  # blocked from the third request on, logged once
+    clock.now += 11
+    assert not limiter.over("10.0.0.1")  # under the limit again
+    assert limiter.over("10.0.0.1") is False and limiter.over("10.0.0.1") is True
+    assert limiter.newly_blocked("10.0.0.1")  # a new block, logged again
