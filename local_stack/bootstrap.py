@@ -27,6 +27,8 @@ import time
 import traceback
 from typing import Any
 
+MAX_RESPONSE_BYTES = 6_291_556  # Lambda's limit on a synchronous invocation's response
+
 
 class LambdaContext:
     """The context object of Lambda's Python runtime (the attributes handlers and Powertools read)."""
@@ -125,6 +127,11 @@ def main(argv: list[str]) -> int:
                 except (TypeError, ValueError) as exc:
                     reply = {"type": "error", "error": error_payload(
                         exc, "Runtime.MarshalError", f"Unable to marshal response: {exc}")}
+                if reply["type"] == "result" and len(payload.encode()) > MAX_RESPONSE_BYTES:
+                    reply = {"type": "error", "error": {  # checked here, so no oversized answer crosses the pipe
+                        "errorType": "Function.ResponseSizeTooLarge", "stackTrace": [],
+                        "errorMessage": f"Response payload size exceeded maximum allowed payload size "
+                                        f"({MAX_RESPONSE_BYTES} bytes)."}}
             except Exception as exc:
                 print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
                 reply = {"type": "error", "error": error_payload(exc)}

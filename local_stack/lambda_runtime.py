@@ -44,6 +44,8 @@ BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 MAX_PAYLOAD_BYTES = 6_291_556  # Lambda's limit on a synchronous invocation's event and response
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on an on-demand environment's init phase
 DEFAULT_CONCURRENCY = 10  # local cap when the function reserves nothing (an account's pool is 1,000)
+MAX_MESSAGE_BYTES = 2 * MAX_PAYLOAD_BYTES + (1 << 16)  # one answer from the bootstrap, JSON-escaped, at most
+LOG_LINE_BYTES = 1 << 16  # a longer line of the function's output is printed in pieces
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # the discard port: nothing listens, a call fails at once
 _SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated", signal.SIGSEGV: "segmentation fault",
                  signal.SIGABRT: "aborted", signal.SIGBUS: "bus error"}
@@ -186,7 +188,8 @@ class ExecutionEnvironment:
 
     def _echo(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
+        stdout = process.stdout
+        for line in iter(lambda: stdout.readline(LOG_LINE_BYTES), b""):  # a line without end is cut, not hoarded
             self.log(line.decode("utf-8", "replace").rstrip("\n"))
 
     def init(self, deadline: float) -> float:
@@ -234,6 +237,8 @@ class ExecutionEnvironment:
             if not chunk:
                 raise _Died(describe_exit(self._exit_code()))
             self._buffer += chunk
+            if len(self._buffer) > MAX_MESSAGE_BYTES:  # the bootstrap never sends this much: a broken one
+                raise _Died("an answer larger than any Lambda may give")
         line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
 
