@@ -28,6 +28,7 @@ import traceback
 from typing import Any
 
 MAX_RESPONSE_BYTES = 6_291_556  # Lambda's limit on a synchronous invocation's response
+END_MARKER = "\x00local_stack end "  # on stdout after an invocation's output, so the log keeps its order
 
 
 class LambdaContext:
@@ -136,8 +137,8 @@ def main(argv: list[str]) -> int:
                 print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
                 reply = {"type": "error", "error": error_payload(exc)}
             reply.update(durationMs=(time.perf_counter() - began) * 1000, maxRssKb=_max_rss_kb())
-            sys.stdout.flush()
             sys.stderr.flush()
+            print(f"{END_MARKER}{message['requestId']}", flush=True)
             send(reply)
     return 0
 

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from local_stack.bootstrap import END_MARKER
 from local_stack.template import REGION, LambdaFunction
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
@@ -143,6 +144,7 @@ class ExecutionEnvironment:
         self._requests = self._responses = -1
         self._buffer = b""
         self._pump: threading.Thread | None = None
+        self._ends: dict[str, threading.Event] = {}  # request id -> its output has all been printed
         self.init_ms: float | None = None
 
     @property
@@ -190,7 +192,17 @@ class ExecutionEnvironment:
         assert process.stdout is not None
         stdout = process.stdout
         for line in iter(lambda: stdout.readline(LOG_LINE_BYTES), b""):  # a line without end is cut, not hoarded
-            self.log(line.decode("utf-8", "replace").rstrip("\n"))
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            if text.startswith(END_MARKER):
+                ended = self._ends.pop(text.removeprefix(END_MARKER), None)
+                if ended is not None:
+                    ended.set()
+                continue
+            self.log(text)
+
+    def output_printed(self, request_id: str) -> threading.Event:
+        """An event set once everything the invocation ``request_id`` printed has been logged."""
+        return self._ends.setdefault(request_id, threading.Event())
 
     def init(self, deadline: float) -> float:
         """Wait for the handler's import; its duration in ms, or FunctionFailed with Lambda's init error."""
@@ -249,14 +261,23 @@ class ExecutionEnvironment:
         except subprocess.TimeoutExpired:
             return None
 
-    def kill(self) -> None:
-        """Stop the environment and whatever it started (its own process group)."""
+    def terminate(self) -> None:
+        """Kill the environment's processes, leaving its pipes to the thread that uses them (which
+        then sees the end of the answers' pipe): closing a descriptor another thread waits on could
+        hand that thread whatever is opened next under the same number."""
         if self.process is None:
             return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def kill(self) -> None:
+        """Stop the environment and whatever it started (its own process group), and close its pipes:
+        only by the thread that owns the environment (the one invoking it, or the pool when idle)."""
+        if self.process is None:
+            return
+        self.terminate()
         self.process.wait()
         for fd in (self._requests, self._responses):
             try:
@@ -386,6 +407,7 @@ class FunctionPool:
         header = json.dumps({"requestId": request_id, "deadlineMs": int((time.time() + timeout) * 1000),
                              "functionArn": self.function.arn})
         request = f'{header[:-1]}, "event": {event}}}\n'.encode()
+        printed = env.output_printed(request_id)
         try:
             reply = env.invoke(request, deadline)
         except _TimedOut:
@@ -400,6 +422,7 @@ class FunctionPool:
             message = f"RequestId: {request_id} Error: Runtime exited with error: {exc}"
             env.log(message)
             raise FunctionFailed({"errorType": "Runtime.ExitError", "errorMessage": message}) from None
+        printed.wait(1.0)  # the function's output first, then its REPORT line, as in Lambda's log
         duration = float(reply.get("durationMs", 0.0))
         rss_mb = int(reply.get("maxRssKb", 0)) / 1024
         if reply.get("type") != "result":
@@ -437,8 +460,16 @@ class FunctionPool:
         """Stop every environment, busy or idle; later invocations are refused."""
         with self._cond:
             self._closed = True
-            environments = list(self._all)
+            idle, busy = list(self._idle), [env for env in self._all if env not in self._idle]
             self._idle.clear()
             self._cond.notify_all()
-        for env in environments:
+        for env in idle:
             env.kill()
+        for env in busy:  # their invocations fail (the runtime exited) and release them
+            env.terminate()
+        for env in busy:
+            if env.process is not None:
+                try:
+                    env.process.wait(timeout=10)  # SIGKILL: a bound on the kernel, not on the handler
+                except subprocess.TimeoutExpired:
+                    pass

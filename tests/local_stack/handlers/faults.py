@@ -34,8 +34,11 @@ def handler(event, context):
     CALLS += 1
     request = _request(event)
     action = request.get("action", "ok")
-    if request.get("started"):
-        Path(request["started"]).write_text(str(os.getpid()))
+    if request.get("started"):  # written whole, then renamed: a reader never sees it half written
+        started = Path(request["started"])
+        partial = started.with_name(started.name + ".partial")
+        partial.write_text(str(os.getpid()))
+        partial.rename(started)
     print(f"faults: {action} (call {CALLS} of pid {os.getpid()})")
     if action == "sleep":
         time.sleep(float(request["seconds"]))
