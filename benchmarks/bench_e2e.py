@@ -8,7 +8,9 @@ local gateway used to run the handler) and with environments created on demand u
 function's reserved concurrency. Each run has N asynchronous HTTP clients (aiohttp) posting IMDB
 test reviews to ``/prod/predict`` one after another for a fixed time, after a warm-up that also
 pays the cold starts. Every non-200 answer counts as an error. The ratio of requests per second,
-on demand over one environment, is the figure (target: >= 2x at 8 clients).
+on demand over one environment, is the figure (target: >= 2x at 8 clients). The CPU each request
+costs, by process, says what bounds it: every process shares the machine's cores, the benchmark's
+clients included, so no configuration passes cores / (CPU per request).
 
     python -m benchmarks.bench_e2e [--model-dir artifacts] [--seconds 30] [--clients 8] [--workers 2]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import statistics
 import tempfile
 import time
@@ -41,6 +44,7 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     environments: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds during the run, by process kind
 
     def percentile(self, q: int) -> float:
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[q - 1] if self.latencies_ms else 0.0
@@ -66,7 +70,8 @@ async def _client(session: aiohttp.ClientSession, url: str, reviews, deadline: f
             result.errors += 1
 
 
-async def load(name: str, url: str, reviews: list[str], clients: int, seconds: float) -> LoadResult:
+async def load(name: str, url: str, reviews: list[str], clients: int, seconds: float,
+               root: int | None = None) -> LoadResult:
     result = LoadResult(name, clients, seconds)
     cycle = itertools.cycle(reviews)
     connector = aiohttp.TCPConnector(limit=clients)
@@ -75,11 +80,49 @@ async def load(name: str, url: str, reviews: list[str], clients: int, seconds: f
         warm_up = LoadResult(name, clients, 2.0)  # every environment's cold start happens here
         await asyncio.gather(*(_client(session, url, cycle, time.perf_counter() + 2.0, warm_up)
                                for _ in range(clients)))
+        before = cpu_by_kind(root) if root else {}
+        mine = os.times()
         start = time.perf_counter()
         deadline = start + seconds
         await asyncio.gather(*(_client(session, url, cycle, deadline, result) for _ in range(clients)))
         result.seconds = time.perf_counter() - start
+        after, now = (cpu_by_kind(root) if root else {}), os.times()
+        result.cpu_s = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+        result.cpu_s["benchmark clients"] = now.user + now.system - mine.user - mine.system
     return result
+
+
+def _processes(root: int) -> list[int]:
+    """``root`` and every process below it (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    found, todo = [root], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_by_kind(root: int) -> dict[str, float]:
+    """CPU seconds used so far by the stack (its gateway), its environments and its model server."""
+    totals: dict[str, float] = {}
+    for pid in _processes(root):
+        try:
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        kind = ("API Gateway + website" if pid == root else "execution environments" if b"bootstrap.py" in command
+                else "model server" if b"serving" in command else "other")
+        totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
 
 
 def report(results: list[LoadResult]) -> str:
@@ -102,6 +145,17 @@ def report(results: list[LoadResult]) -> str:
             verdict = "met" if ratio >= 2 and not (one.errors or many.errors) else "not met"
             lines.append(f"\n{clients} clients: on demand / one environment = {ratio:.2f}x requests/s "
                          f"(target >= 2x with 0 errors: {verdict})")
+    lines.append("\nCPU per request (ms), where the time goes:\n")
+    kinds = sorted({kind for r in results for kind in r.cpu_s})
+    lines.append("| run | " + " | ".join(kinds) + " | total | cores' ceiling (requests/s) |")
+    lines.append("| --- |" + " ---: |" * (len(kinds) + 2))
+    cores = os.cpu_count() or 1
+    for r in results:
+        done = max(1, len(r.latencies_ms) + r.errors)
+        per = [r.cpu_s.get(kind, 0.0) / done * 1000 for kind in kinds]
+        total = sum(per) or float("nan")
+        cells = " | ".join(f"{v:.2f}" for v in per)
+        lines.append(f"| {r.name}, {r.clients} clients | {cells} | {total:.2f} | {cores * 1000 / total:.0f} |")
     return "\n".join(lines)
 
 
@@ -141,7 +195,8 @@ def main(argv: list[str] | None = None) -> str:
                             extra_args=(*flags, "--server-workers", str(args.workers))) as stack:
                 url = f"{stack.api_url}/predict"
                 for clients in args.clients:
-                    result = asyncio.run(load(name, url, reviews, clients, args.seconds))
+                    assert stack.process is not None
+                    result = asyncio.run(load(name, url, reviews, clients, args.seconds, stack.process.pid))
                     result.environments = environments_created(stack.log())
                     results.append(result)
     plot(results, args.plot)
