@@ -1257,7 +1257,8 @@ def load_stack(path: str | Path, addresses: Addresses | None = None) -> LocalSta
 def model_of(data: Mapping[str, Any], *, base_dir: str | Path, stack_name: str = "ServerlessSentiment",
              addresses: Addresses | None = None, path: Path | None = None) -> LocalStackModel:
     """The stack in the template ``data``, whose assets are in ``base_dir``."""
-    reader = _Reader(data, Path(base_dir), stack_name, addresses or Addresses())
+    # Absolute: the function's code and the server's are working directories of other processes.
+    reader = _Reader(data, Path(base_dir).resolve(), stack_name, addresses or Addresses())
     try:
         return reader.read(path)
     except Unresolvable as exc:

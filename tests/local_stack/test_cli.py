@@ -240,6 +240,14 @@ def test_invoke_prints_exactly_what_the_handler_returns_for_the_sample_event(tem
     assert "REPORT RequestId: " in result.stderr and "Init Duration: " in result.stderr  # the log, on stderr
 
 
+def test_a_template_given_by_a_relative_path_runs(template, tmp_path):
+    """As `make demo` gives it (cdk.out/...): the code's folders are found from any working directory."""
+    relative = os.path.relpath(template, REPO_ROOT)
+    result = run_cli("invoke", "--template", relative, "--event", str(SAMPLE_EVENT))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["statusCode"] == 200
+
+
 def test_generate_event_piped_into_invoke(template, tmp_path):
     event = run_cli("generate-event", "--review", POSITIVE_REVIEW, "--origin", "http://127.0.0.1:8000",
                     "--header", "X-Trace: abc", "--template", str(template))
