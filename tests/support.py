@@ -258,7 +258,7 @@ class LocalStack:
             self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.timeout
-        while " ready" not in self.log():  # "Sentiment demo ready: ..." once both servers listen
+        while " ready: " not in self.log():  # "Sentiment demo ready: ..." once both servers listen
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the local stack did not start (exit code {self.process.returncode}). "
