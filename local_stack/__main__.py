@@ -403,10 +403,7 @@ def invoke(argv: list[str]) -> int:
             return 1
         print(payload)
         return 0
-    except TemplateError as exc:
-        print(f"local_stack invoke: error: {exc}", file=sys.stderr)
-        return 1
-    except (StackError, ModelServerError) as exc:
+    except (TemplateError, StackError, ModelServerError) as exc:
         print(f"local_stack invoke: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

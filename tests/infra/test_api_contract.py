@@ -19,6 +19,8 @@ import pytest
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Request
 
+from tests.support import readme_error_rows
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER = "lambda_fn.handler.lambda_handler"
 MESSAGE = "$context.error.messageString"  # API Gateway's message for the error, JSON-quoted already
@@ -279,17 +281,6 @@ def test_the_local_gateway_sends_the_templates_gateway_responses(serverless) -> 
 
 
 # --- README's table of API Gateway's own answers -------------------------------------------------
-
-def readme_error_rows() -> list[tuple[str, str, str]]:
-    """(status, code cell, when) for every row of README's error tables in "The API"."""
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("**Errors**"):text.index("**CORS**")]
-    rows = []
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0] not in ("status", "---"):
-            rows.append((cells[0], cells[1], cells[2]))
-    return rows
 
 
 def test_readme_lists_every_answer_api_gateway_and_its_firewall_give() -> None:

@@ -24,7 +24,6 @@ import pytest
 import requests
 
 from local_stack.gateway import MAX_BODY_BYTES
-from local_stack.model_server import REPO_ROOT
 from tests.local_stack.conftest import (
     add_firewall,
     add_function,
@@ -35,7 +34,7 @@ from tests.local_stack.conftest import (
     real_function_id,
     remove_route,
 )
-from tests.support import POSITIVE_REVIEW, LocalStack, edit_template
+from tests.support import POSITIVE_REVIEW, LocalStack, children, edit_template, readme_error_rows
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 
@@ -63,14 +62,7 @@ COVERED = {
 
 def readme_rows() -> list[tuple[str, list[str]]]:
     """(status, [codes]) for every row of README's two error tables ("The API")."""
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("**Errors**"):text.index("**CORS**")]
-    rows = []
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0] not in ("status", "---"):
-            rows.append((cells[0], re.findall(r"`([^`]+)`", cells[1])))
-    return rows
+    return [(status, re.findall(r"`([^`]+)`", codes)) for status, codes, _ in readme_error_rows()]
 
 
 def test_every_status_of_readmes_tables_is_shown_below() -> None:
@@ -293,13 +285,3 @@ def test_an_endpoint_that_never_answers_is_the_functions_504(stack):
     assert requests.post(api(stack, "/predict"), json={"review": POSITIVE_REVIEW}, timeout=60).ok
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from local_stack.model_server import REPO_ROOT, RestartBudget, RestartPolicy
-from tests.support import POSITIVE_REVIEW, LocalStack
+from tests.support import POSITIVE_REVIEW, LocalStack, children
 
 HANG_BOUND_S = 120.0  # a bound on a hang, not a timing
 
@@ -60,17 +60,6 @@ def test_no_restarts_allowed_gives_up_at_the_first_death():
 
 
 # -- the real stack ------------------------------------------------------------------------------
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
 
 
 def model_server_pid(stack: LocalStack) -> int:
