@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, Fn, IgnoreMode, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, Aws, Duration, Fn, IgnoreMode, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -21,7 +21,10 @@ from infra.gateway_responses import GATEWAY_ERRORS, JSON, RATE_LIMIT_WINDOW_S, R
 from infra.packaging import LAMBDA_FOLDERS, only
 from infra.storage import removal_policy
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib 2.275 offers
+# SnapStart needs Python 3.12 or later; 3.12 is also the Python the tests run the handler on
+# (README, "Tested on the Pythons it runs on").
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ALIAS = "live"  # what API Gateway invokes: the version the last deploy published
 POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the Powertools layers
 HANDLER = "lambda_fn.handler.lambda_handler"
 # API Gateway gives up after 29 s; the function must answer (with a clear error) before that. Its
@@ -49,7 +52,7 @@ def powertools_layer_arn(scope: Construct, repo_root: Path, layer_version: int |
     By default it is read at deploy time from the public SSM parameter that AWS keeps for the
     exact library version the tests ran against; ``layer_version`` pins a layer number instead.
     """
-    python = RUNTIME.name.replace("python", "").replace(".", "")  # "python3.14" -> "314"
+    python = RUNTIME.name.replace("python", "").replace(".", "")  # "python3.12" -> "312"
     if layer_version is not None:
         return Fn.sub(f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{POWERTOOLS_ACCOUNT}:layer:"
                       f"AWSLambdaPowertoolsPythonV3-python{python}-arm64:{layer_version}")
@@ -103,6 +106,10 @@ class PredictApi(Construct):
             role=role,
             log_group=function_logs,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if settings.lambda_snapstart else None,
+            # Each version published with SnapStart keeps a snapshot, billed while it exists: the
+            # version a deploy replaces is deleted (a rollback is a deploy of the older model).
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
             description="POST /predict: validate, featurize, invoke the SageMaker endpoint.",
             environment={
                 "ENDPOINT_NAME": endpoint_name,
@@ -112,6 +119,17 @@ class PredictApi(Construct):
                 "LOG_LEVEL": "INFO",
             },
         )
+        Validations.of(self.function).acknowledge(Acknowledgment(
+            id="AwsSolutions-L1",
+            reason=f"{RUNTIME.name} is the Python make test runs the handler on (and a SnapStart runtime); "
+                   "it moves to a newer one together with the tests' interpreter and the serving image."))
+        # The alias below publishes a version on every deploy that changes the function.
+        Annotations.of(self.function).acknowledge_warning(
+            "@aws-cdk/aws-lambda:snapStartRequirePublish", "the live alias invokes a published version")
+        self.alias = lambda_.Alias(
+            self, "Live", alias_name=ALIAS, version=self.function.current_version,
+            provisioned_concurrent_executions=settings.lambda_provisioned_concurrency or None,
+            description="The version API Gateway invokes: published by the last deploy.")
         # Tracing adds xray:PutTraceSegments/PutTelemetryRecords, which AWS only grants on "*".
         Validations.of(role).acknowledge(Acknowledgment(
             id="AwsSolutions-IAM5[Resource::*]",
@@ -155,7 +173,7 @@ class PredictApi(Construct):
         self.api.node.try_remove_child("Endpoint")  # RestApi's own URL output; the stack names it ApiUrl
         # One integration for every route; each method gets a permission scoped to its own path
         # on this API's stage (no test-invoke permission).
-        integration = apigw.LambdaIntegration(self.function, allow_test_invoke=False)
+        integration = apigw.LambdaIntegration(self.alias, allow_test_invoke=False)
         self.api.root.add_method("ANY", integration)
         self.predict = self.api.root.add_resource("predict")
         self.predict.add_method("ANY", integration)

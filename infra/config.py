@@ -19,6 +19,10 @@ Every key, its default and what it changes (``cdk.json`` spells out the same def
 | `lambda_memory_mb`            | `256`         | Lambda memory (CPU scales with it): 128..10240        |
 | `lambda_reserved_concurrency` | `auto`        | concurrency reserved for (and capping) the function:  |
 |                               |               | `auto` = twice the endpoint's, N, or `none` (below)   |
+| `lambda_snapstart`            | `true`        | SnapStart: environments resume from a snapshot taken  |
+|                               |               | when a version is published (below)                   |
+| `lambda_provisioned_concurrency` | `0`        | environments kept initialized on the `live` alias,    |
+|                               |               | billed while provisioned; needs lambda_snapstart=false|
 | `waf_enabled`                 | `true`        | a WAF web ACL on the API stage (about $6/month)       |
 | `waf_rate_limit`              | `300`         | WAF: requests per client IP per 5 minutes, then 429   |
 | `log_retention_days`          | `30`          | retention of every log group of the stack            |
@@ -46,6 +50,13 @@ only queue requests the endpoint throttles; the cap keeps a flood from taking th
 whole Lambda pool. Lambda keeps 10 of an account's concurrency unreserved, so an account whose
 quota is 10 (new accounts often are) cannot reserve any: deploy there with
 ``-c lambda_reserved_concurrency=none``. ``0`` is refused: it would stop the function.
+
+API Gateway invokes the function's ``live`` alias, which points at the version each deploy
+publishes. With ``lambda_snapstart`` (the default) Lambda runs the function's init (imports,
+the featurizer read from S3, the SageMaker client) once, when the version is published, and
+starts every new environment from a snapshot of it. SnapStart and provisioned concurrency are
+exclusive in Lambda: ``lambda_provisioned_concurrency`` (N environments initialized ahead and
+billed for every second they are kept) needs ``-c lambda_snapstart=false``.
 
 By default the Powertools layer ARN is read at deploy time from AWS's public SSM parameter for
 the version pinned in ``requirements/lambda.txt``; ``powertools_layer_version`` pins a layer
@@ -120,6 +131,8 @@ class Settings:
     api_burst_limit: int = 20
     lambda_memory_mb: int = 256
     lambda_reserved_concurrency: str = "auto"
+    lambda_snapstart: bool = True
+    lambda_provisioned_concurrency: int = 0
     waf_enabled: bool = True
     waf_rate_limit: int = 300
     log_retention_days: int = 30
@@ -242,6 +255,7 @@ class Settings:
                               "function (Lambda throttles every request). Use none to reserve nothing.")
         _check(RESERVED_CONCURRENCY_PATTERN.fullmatch(reserved) is not None, "lambda_reserved_concurrency",
                reserved, "auto, none or a whole number of at least 1")
+        self._validate_lambda_start()
         low, high = WAF_RATE_LIMITS
         _check(low <= self.waf_rate_limit <= high, "waf_rate_limit", self.waf_rate_limit,
                f"requests per client IP per 5 minutes, between {low} and {high:,}")
@@ -255,6 +269,17 @@ class Settings:
         self._validate_monitoring()
         self._validate_batch()
         self._validate_schedule()
+
+    def _validate_lambda_start(self) -> None:
+        provisioned = self.lambda_provisioned_concurrency
+        _check(provisioned >= 0, "lambda_provisioned_concurrency", provisioned, "0 (off) or more")
+        if provisioned and self.lambda_snapstart:
+            raise ConfigError("context keys 'lambda_provisioned_concurrency' and 'lambda_snapstart' are exclusive "
+                              "(Lambda does not support both on one version): add -c lambda_snapstart=false")
+        reserved = self.reserved_concurrency
+        if reserved is not None and provisioned > reserved:
+            raise ConfigError(f"context key 'lambda_provisioned_concurrency' is {provisioned}, more than the "
+                              f"function's reserved concurrency ({reserved}); raise lambda_reserved_concurrency")
 
     def _validate_variants(self) -> None:
         if self.candidate_weight is not None:

@@ -64,6 +64,17 @@ def _s3() -> Any:
     return botocore.session.get_session().create_client("s3", config=_CLIENT_CONFIG)
 
 
+def close_connections() -> None:
+    """Close the pooled connections of the clients created so far; they reconnect on their next call.
+
+    A SnapStart snapshot must hold no open socket: every environment restored from it would
+    share the same connection, long closed by the other end.
+    """
+    for client in (sagemaker_runtime, _s3):
+        if client.cache_info().currsize:
+            client().close()
+
+
 @functools.cache
 def load_featurizer(uri: str) -> Featurizer:
     """The featurizer at ``s3://bucket/key`` or a local path; cached per URI, failures are not."""

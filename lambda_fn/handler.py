@@ -23,6 +23,8 @@ Environment:
     POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL   logger and tracer settings (default service "sentiment-api")
     POWERTOOLS_METRICS_NAMESPACE   when set, a ``ReviewsScored`` metric is emitted (CloudWatch EMF)
     POWERTOOLS_TRACE_DISABLED      true turns X-Ray tracing off in Lambda (it is always off elsewhere)
+    AWS_LAMBDA_INITIALIZATION_TYPE set by Lambda: with SnapStart or provisioned concurrency, init
+                                   loads the featurizer and creates the client ahead (``snapshot``)
 
 One JSON log line per request: request ids, method, path, status, latency, review count and,
 for errors, the code; 5xx errors add a line naming the cause. Review text is never logged
@@ -51,7 +53,7 @@ from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambda_fn import endpoint
+from lambda_fn import endpoint, snapshot
 from lambda_fn.validation import ApiError, json_type, parse_reviews, shorten
 
 
@@ -278,6 +280,10 @@ def invalid_event(event: Any, problem: str) -> dict[str, Any]:
         headers.update(cors.to_dict(origin))
     return {"statusCode": 400, "multiValueHeaders": {name: [value] for name, value in headers.items()},
             "body": json.dumps({"error": "invalid_event", "message": message}), "isBase64Encoded": False}
+
+
+if snapshot.init_ahead(os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")):
+    resolver(os.environ.get("ALLOWED_ORIGINS", ""))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -139,6 +139,12 @@ class Resolver:
             default = parameter["Default"]
             return default.split(",") if kind.startswith("List<") or kind == "CommaDelimitedList" else default
         if name in self.resources:
+            if self.resource(name).get("Type") == "AWS::Lambda::Alias":  # Ref gives the alias's ARN: the function's, qualified
+                props = self.props(name)
+                function = self.string(props.get("FunctionName"), f"{name}.FunctionName")
+                if not function.startswith("arn:"):
+                    function = f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{function}"
+                return f"{function}:{self.string(props.get('Name'), f'{name}.Name')}"
             return self.physical_id(name)
         raise TemplateError(f"Ref to {name!r}, which is neither a parameter nor a resource of the template")
 
@@ -160,6 +166,8 @@ class Resolver:
                 return f"{name}.cloudfront.net"
             if attribute == "Id":
                 return name.upper()
+        elif kind == "AWS::Lambda::Version" and attribute == "Version":
+            return "1"  # the local stack runs the function's code as it is in cdk.out
         elif kind == "AWS::Lambda::Function" and attribute == "Arn":
             return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
         elif kind.startswith("AWS::SageMaker::") and attribute in ("EndpointName", "EndpointConfigName", "ModelName"):
@@ -1207,6 +1215,8 @@ _KIND_NAMES = {
     "AWS::ApiGateway::Account": "API Gateway's CloudWatch role",
     "AWS::Lambda::Function": "Lambda functions behind no API method (custom resource handlers)",
     "AWS::Lambda::LayerVersion": "Lambda layers",
+    "AWS::Lambda::Version": "published versions (the function as it is in cdk.out runs)",
+    "AWS::Lambda::Alias": "aliases' provisioned concurrency (an alias runs its function)",
     "AWS::SNS::Topic": "SNS topics",
     "AWS::SNS::Subscription": "SNS subscriptions",
     "AWS::Scheduler::Schedule": "schedules",

@@ -157,9 +157,12 @@ def test_every_method_of_the_api_is_a_proxy_to_the_function(serverless) -> None:
 
 
 def test_the_function_may_be_invoked_by_this_api_and_stage_only(serverless) -> None:
-    permissions = [p["Properties"] for p in serverless.resources("AWS::Lambda::Permission").values()
-                   if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id(serverless), "Arn"]}]
-    assert permissions
+    """Through its live alias (the version the deploy published), by API Gateway's permissions only."""
+    (alias_id,) = serverless.resources("AWS::Lambda::Alias")
+    assert serverless.resources("AWS::Lambda::Alias")[alias_id]["Properties"]["FunctionName"] == {
+        "Ref": function_id(serverless)}
+    permissions = [p["Properties"] for p in serverless.resources("AWS::Lambda::Permission").values()]
+    assert permissions and all(p["FunctionName"] == {"Ref": alias_id} for p in permissions)
     api_id = rest_api_id(serverless)
     stage_id = next(iter(serverless.resources("AWS::ApiGateway::Stage")))
     for permission in permissions:

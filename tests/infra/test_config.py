@@ -191,3 +191,17 @@ def test_serverless_provisioned_concurrency_needs_the_serverless_endpoint() -> N
     assert Settings.from_context({"serverless_provisioned_concurrency": "5"}).serverless_provisioned_concurrency == 5
     with pytest.raises(ConfigError, match="needs the serverless endpoint"):
         Settings.from_context({"endpoint_mode": "instance", "serverless_provisioned_concurrency": "1"})
+
+
+def test_snapstart_by_default_and_exclusive_with_provisioned_concurrency() -> None:
+    assert Settings().lambda_snapstart and Settings().lambda_provisioned_concurrency == 0
+    off = Settings.from_context({"lambda_snapstart": "false", "lambda_provisioned_concurrency": "4"})
+    assert (off.lambda_snapstart, off.lambda_provisioned_concurrency) == (False, 4)
+    with pytest.raises(ConfigError, match="exclusive.*lambda_snapstart=false"):
+        Settings.from_context({"lambda_provisioned_concurrency": "1"})
+    with pytest.raises(ConfigError, match="'lambda_provisioned_concurrency'.*0 \\(off\\) or more"):
+        Settings.from_context({"lambda_snapstart": "false", "lambda_provisioned_concurrency": "-1"})
+    with pytest.raises(ConfigError, match="more than the function's reserved concurrency \\(10\\)"):
+        Settings.from_context({"lambda_snapstart": "false", "lambda_provisioned_concurrency": "11"})
+    assert Settings.from_context({"lambda_snapstart": "false", "lambda_provisioned_concurrency": "11",
+                                  "lambda_reserved_concurrency": "none"}).lambda_provisioned_concurrency == 11

@@ -287,7 +287,7 @@ def predict_function(synth) -> dict[str, Any]:
 
 def test_function_runtime_architecture_timeout_and_tracing(serverless) -> None:
     props = predict_function(serverless)
-    assert props["Runtime"] == "python3.14"
+    assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
     assert props["Timeout"] == 28  # under API Gateway's 29 s, over the endpoint calls' 27 s
     assert props["MemorySize"] == 256
@@ -334,10 +334,10 @@ def test_powertools_layer_for_the_pinned_version(serverless, instance) -> None:
     (layer,) = predict_function(serverless)["Layers"]
     parameter = serverless.json["Parameters"][layer["Ref"]]
     assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
-    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.14/{pinned}"
+    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.12/{pinned}"
     (pinned_layer,) = predict_function(instance)["Layers"]
     assert pinned_layer == {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
-                                       "AWSLambdaPowertoolsPythonV3-python314-arm64:40"}
+                                       "AWSLambdaPowertoolsPythonV3-python312-arm64:40"}
     assert predict_function(instance)["ReservedConcurrentExecutions"] == 5
 
 
@@ -420,3 +420,46 @@ def test_outputs(serverless) -> None:
     assert outputs["ArtifactsBucketName"]["Value"]["Ref"] in serverless.resources("AWS::S3::Bucket")
     distribution_id = next(iter(serverless.resources("AWS::CloudFront::Distribution")))
     assert render(outputs["WebsiteUrl"]["Value"]) == f"https://${{{distribution_id}.DomainName}}"
+
+
+# --- SnapStart, versions and the alias --------------------------------------------------------------
+
+def live_alias(synth) -> tuple[str, dict[str, Any]]:
+    (found,) = synth.resources("AWS::Lambda::Alias").items()
+    return found[0], found[1]["Properties"]
+
+
+def test_snapstart_on_a_published_version_behind_the_live_alias(serverless) -> None:
+    function_id = serverless.logical_id("AWS::Lambda::Function", "ApiFunction")
+    assert predict_function(serverless)["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    (version_id, version), = serverless.resources("AWS::Lambda::Version").items()
+    assert version["Properties"]["FunctionName"] == {"Ref": function_id}
+    assert version["DeletionPolicy"] == "Delete"  # each kept version would keep a billed snapshot
+    alias_id, alias = live_alias(serverless)
+    assert alias["Name"] == "live"
+    assert alias["FunctionName"] == {"Ref": function_id}
+    assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    assert "ProvisionedConcurrencyConfig" not in alias
+
+
+def test_api_gateway_invokes_the_alias_only(serverless) -> None:
+    alias_id, _ = live_alias(serverless)
+    methods = serverless.resources("AWS::ApiGateway::Method").values()
+    uris = [serverless.render(m["Properties"]["Integration"]["Uri"]) for m in methods
+            if m["Properties"]["Integration"]["Type"] == "AWS_PROXY"]
+    assert len(uris) == 4  # ANY on /, /predict and their {proxy+}
+    assert all(f"/functions/${{{alias_id}}}/invocations" in uri for uri in uris), uris
+    targets = {json.dumps(p["Properties"]["FunctionName"]) for p in
+               serverless.resources("AWS::Lambda::Permission").values()
+               if p["Properties"]["Principal"] == "apigateway.amazonaws.com"}
+    assert targets == {json.dumps({"Ref": alias_id})}
+
+
+def test_snapstart_can_be_turned_off_for_provisioned_concurrency(synthesize_with) -> None:
+    synth = synthesize_with(lambda_snapstart="false", lambda_provisioned_concurrency="3")
+    assert "SnapStart" not in predict_function(synth)
+    _, alias = live_alias(synth)
+    assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 3}
+    off = synthesize_with(lambda_snapstart="false")
+    assert "SnapStart" not in predict_function(off)
+    assert "ProvisionedConcurrencyConfig" not in live_alias(off)[1]
