@@ -139,7 +139,8 @@ class Resolver:
             default = parameter["Default"]
             return default.split(",") if kind.startswith("List<") or kind == "CommaDelimitedList" else default
         if name in self.resources:
-            if self.resource(name).get("Type") == "AWS::Lambda::Alias":  # Ref gives the alias's ARN: the function's, qualified
+            # An alias's Ref is its ARN: the function's, qualified by the alias's name.
+            if self.resource(name).get("Type") == "AWS::Lambda::Alias":
                 props = self.props(name)
                 function = self.string(props.get("FunctionName"), f"{name}.FunctionName")
                 if not function.startswith("arn:"):
