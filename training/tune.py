@@ -46,40 +46,19 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sentiment.artifacts import MODEL_FILE
 from sentiment.featurizer import MAX_FILE_BYTES, FeaturizerError, FeaturizerSettings
+from training import space
 from training.data import DataError, load_imdb, train_validation_split
-from training.model import MODEL_KINDS, TERM_FREQUENCIES, WEIGHTINGS
+from training.model import MODEL_KINDS
 from training.train import Features, TrainConfig, featurize, train
 
 STUDY_NAME = "imdb-sentiment"
 FEATURIZER_BUDGET = MAX_FILE_BYTES  # featurizer.json, read by every Lambda cold start
 MODEL_BUDGET = 50 * 1024 * 1024  # model.onnx
 FLOAT32_BYTES = 4
-# min_df only ever caps the vocabulary, which max_features sets already: in IMDB's 22,500 training
-# reviews the 300,000th most frequent bigram (trigram) is in 2 (4) of them, so the search fixes
-# min_df = 2 and lets max_features choose the size alone.
-SEARCH_MIN_DF = 2
+SEARCH_MIN_DF = space.FIXED["min_df"]
 
-
-def _one_of(choices: Sequence[object]) -> str:
-    """``("a", "b", "c")`` → ``"a, b or c"``: how SPACE describes a categorical choice."""
-    *rest, last = map(str, choices)
-    return f"{', '.join(rest)} or {last}" if rest else last
-
-
-# What each searched setting may take (see ``suggest``); the categorical choices are training.model's.
-SPACE: dict[str, str] = {
-    "ngram_max": "2 or 3",
-    "max_features": "50,000 to 300,000, step 50,000",
-    "term_frequency": _one_of(TERM_FREQUENCIES),
-    "weighting": _one_of(WEIGHTINGS),
-    "model": _one_of(MODEL_KINDS),
-    # Adam updates all vocab × hidden first-layer weights every step: hidden 64 took ~4 min a trial here.
-    "hidden": "8, 16 or 32 (mlp only)",
-    "dropout": "0.0 to 0.6 (mlp only)",
-    "lr": "0.001 to 0.1, log scale",
-    "weight_decay": "0, 1e-6, 1e-5, 1e-4 or 1e-3",
-    "batch_size": "128, 256, 512 or 1024",
-}
+# What each searched setting may take: training/space.py's PARAMS, which SageMaker's tuning job searches too.
+SPACE: dict[str, str] = {p.name: p.describe() for p in space.PARAMS}
 CSV_COLUMNS = ["number", "state", "validation_loss", "validation_accuracy", "validation_roc_auc",
                "vocab_size", "featurizer_bytes", "model_onnx_bytes", "artifact_bytes", "best_epoch",
                "epochs_run", "train_seconds", "seconds", "features_cached", "featurize_seconds",
@@ -87,21 +66,8 @@ CSV_COLUMNS = ["number", "state", "validation_loss", "validation_accuracy", "val
 
 
 def suggest(trial: optuna.trial.BaseTrial, base: TrainConfig) -> TrainConfig:
-    """Draw one point of the search space (``SPACE``); every other setting comes from ``base``."""
-    model = trial.suggest_categorical("model", list(MODEL_KINDS))
-    settings: dict[str, Any] = {
-        "ngram_max": trial.suggest_int("ngram_max", 2, 3),
-        "max_features": trial.suggest_int("max_features", 50_000, 300_000, step=50_000),
-        "term_frequency": trial.suggest_categorical("term_frequency", list(TERM_FREQUENCIES)),
-        "weighting": trial.suggest_categorical("weighting", list(WEIGHTINGS)),
-        "lr": trial.suggest_float("lr", 1e-3, 1e-1, log=True),
-        "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-6, 1e-5, 1e-4, 1e-3]),
-        "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512, 1024]),
-    }
-    if model == "mlp":
-        settings["hidden"] = trial.suggest_categorical("hidden", [8, 16, 32])
-        settings["dropout"] = trial.suggest_float("dropout", 0.0, 0.6)
-    return base.with_options(model=model, min_df=SEARCH_MIN_DF, **settings)
+    """Draw one point of the search space (``training.space.PARAMS``); every other setting comes from ``base``."""
+    return base.with_options(**space.FIXED, **space.draw(trial))
 
 
 def searched(config: TrainConfig) -> dict[str, Any]:
@@ -287,29 +253,31 @@ def write_reports(study: optuna.Study, out: Path, base: TrainConfig) -> None:
         "defaults": summary(defaults) if defaults else None,
         "config": {k: v for k, v in config.options().items() if k not in ("data", "out")},
         "command": "python -m training --data PATH --out DIR " + flags(config),
-        "search_space": SPACE | {"min_df": f"fixed at {SEARCH_MIN_DF}"},
+        "search_space": SPACE | {name: f"fixed at {value}" for name, value in space.FIXED.items()},
     }
     (out / "best.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_accuracy_vs_size(complete, best, defaults, out / "accuracy_vs_size.png")
 
 
-RECOMMENDED_RULE = ("the smallest trial (featurizer.json + model.onnx bytes) whose validation accuracy is "
-                    "within one binomial standard error of the best trial's: smaller gaps are noise")
+RECOMMENDED_RULE = space.RULE
 
 
 def recommended(complete: list[FrozenTrial], best: FrozenTrial, base: TrainConfig) -> FrozenTrial:
-    """The one-standard-error rule: the smallest artifacts that are as good as the best, within noise.
-
-    ``best`` has the lowest validation loss; a trial whose validation accuracy is less than one
-    standard error (sqrt(p(1-p)/n) for n validation reviews) below it is not measurably worse,
-    and a smaller featurizer and model start and score faster. The winner becomes the defaults.
+    """The one-standard-error rule (``training.space.smallest_within_one_standard_error``, which the
+    SageMaker tuning job's choice uses too): the smallest artifacts as good as the best, within noise.
+    The winner becomes the defaults.
     """
-    p = best.user_attrs["validation_accuracy"]
     # Studies made before validation_n was recorded: the validation share of IMDB's 25,000 reviews.
-    n = best.user_attrs.get("validation_n") or round(base.val_fraction * 25_000)
-    margin = math.sqrt(p * (1 - p) / n)
-    close = [t for t in complete if t.user_attrs["validation_accuracy"] >= p - margin]
-    return min(close, key=lambda t: (t.user_attrs["artifact_bytes"], t.number))
+    n_default = round(base.val_fraction * 25_000)
+
+    def outcome(t: FrozenTrial) -> space.Outcome:
+        return space.Outcome(t.number, float(t.value if t.value is not None else math.inf),
+                             t.user_attrs["validation_accuracy"], t.user_attrs.get("validation_n") or n_default,
+                             t.user_attrs["artifact_bytes"], t.number)
+
+    by_number = {t.number: t for t in complete}
+    chosen = space.smallest_within_one_standard_error([outcome(t) for t in complete], outcome(best))
+    return by_number[chosen.key]
 
 
 def summary(trial: FrozenTrial) -> dict[str, Any]:
