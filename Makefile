@@ -5,19 +5,37 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 ARTIFACTS ?= artifacts
+# The handler and the model server are tested again on the Python they run on in AWS: the serving
+# image's (serving/Dockerfile's FROM, the one place it is written), which the Lambda runtime
+# matches (infra/api.py; a test checks). pyenv's interpreter first, then one on PATH.
+RUNTIME_PYTHON_VERSION := $(shell sed -n 's/^FROM python:\([0-9]*\.[0-9]*\)-slim.*/\1/p' serving/Dockerfile)
+RUNTIME_PYTHON ?= $(firstword $(lastword $(wildcard $(HOME)/.pyenv/versions/$(RUNTIME_PYTHON_VERSION).*/bin/python$(RUNTIME_PYTHON_VERSION))) $(shell command -v python$(RUNTIME_PYTHON_VERSION)))
+RUNTIME_VENV := .venv-py$(RUNTIME_PYTHON_VERSION)
+RUNTIME_PY := $(RUNTIME_VENV)/bin/python
+RUNTIME_TESTS := tests/lambda_fn tests/serving tests/sentiment
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install lint test demo train retrain bench browser clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed $(RUNTIME_VENV)/.installed node_modules/.installed
 
 # Reinstalls only when a requirements file changed.
 $(VENV)/.installed: requirements/*.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+$(RUNTIME_VENV)/.installed: requirements/*.txt
+	@[ -n "$(RUNTIME_PYTHON)" ] && $(RUNTIME_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(RUNTIME_PYTHON_VERSION)".split("."))))' \
+	  || { echo "error: no Python $(RUNTIME_PYTHON_VERSION) found; it is the Python of the Lambda runtime and the serving image," \
+	            "which make test runs their tests on. Install it (pyenv install $(RUNTIME_PYTHON_VERSION)) or name it:" \
+	            "make RUNTIME_PYTHON=/path/to/python$(RUNTIME_PYTHON_VERSION) ..."; exit 1; }
+	test -x $(RUNTIME_PY) || $(RUNTIME_PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_PY) -m pip install --quiet --upgrade pip
+	$(RUNTIME_PY) -m pip install --quiet -r requirements/runtime.txt
 	touch $@
 
 # The pinned CDK CLI (package.json), for `npx cdk synth` / `npx cdk deploy`.
@@ -38,6 +56,8 @@ lint: install
 
 test: lint browser
 	$(PY) -m pytest
+	@echo "The handler and the model server again, on Python $(RUNTIME_PYTHON_VERSION) as in AWS:"
+	$(RUNTIME_PY) -m pytest $(RUNTIME_TESTS)
 
 # Train once: skipped while $(ARTIFACTS)/ holds every file `cdk deploy` uploads; `make retrain` forces it.
 # The file names come from their one definition, sentiment/artifacts.py: the metrics file, then DEPLOYED_FILES.
@@ -60,4 +80,4 @@ bench: install
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) $(RUNTIME_VENV) node_modules cdk.out .pytest_cache

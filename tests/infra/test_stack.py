@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -288,6 +289,9 @@ def predict_function(synth) -> dict[str, Any]:
 def test_function_runtime_architecture_timeout_and_tracing(serverless) -> None:
     props = predict_function(serverless)
     assert props["Runtime"] == "python3.12"
+    # The serving image's Python, the one make test runs the handler's and the server's tests on.
+    (base,) = re.findall(r"^FROM python:(\d+\.\d+)-slim$", (REPO_ROOT / "serving" / "Dockerfile").read_text(), re.M)
+    assert props["Runtime"] == f"python{base}"
     assert props["Architectures"] == ["arm64"]
     assert props["Timeout"] == 28  # under API Gateway's 29 s, over the endpoint calls' 27 s
     assert props["MemorySize"] == 256

@@ -23,7 +23,7 @@ from infra.packaging import zip_folders
 ROOT = Path(__file__).parents[2]
 SAMPLE_EVENT = Path(__file__).parent / "events" / "rest_api_post_predict.json"
 HEAVY = ("numpy", "torch", "onnxruntime", "moto", "pytest", "yaml", "requests")  # not in the Lambda
-RUNTIME_MODULES = {"lambda_fn": {"__init__.py", "handler.py", "validation.py", "endpoint.py"},
+RUNTIME_MODULES = {"lambda_fn": {"__init__.py", "handler.py", "validation.py", "endpoint.py", "snapshot.py"},
                    "sentiment": {"__init__.py", "featurizer.py", "wire.py", "artifacts.py", "batch.py"}}
 
 
@@ -57,11 +57,15 @@ def test_the_folder_and_the_zip_hold_only_what_the_function_needs(package: Path)
     assert package.stat().st_size < 1_000_000
 
 
-def test_the_handler_answers_with_only_the_lambda_dependencies(package: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("initialization_type", ["on-demand", "snap-start"])
+def test_the_handler_answers_with_only_the_lambda_dependencies(package: Path, tmp_path: Path,
+                                                               initialization_type: str) -> None:
+    """Under SnapStart too, where the runtime also provides its hooks library, snapshot_restore_py."""
     code, deps = tmp_path / "code", tmp_path / "deps"
     zipfile.ZipFile(package).extractall(code)
     deps.mkdir()
-    for dist in lambda_distributions():
+    runtime = [metadata.distribution("snapshot-restore-py")] if initialization_type == "snap-start" else []
+    for dist in lambda_distributions() + runtime:
         for top in {file.parts[0] for file in dist.files or []}:
             if top not in ("..", "__pycache__") and not top.endswith((".dist-info", ".data")):
                 (deps / top).symlink_to(dist.locate_file(top))
@@ -85,7 +89,7 @@ print(json.dumps({{
 """
     # No ENDPOINT_NAME: the sample POST goes through validation and the endpoint module to a 503.
     env = {"ALLOWED_ORIGINS": "https://app.example.com", "AWS_DEFAULT_REGION": "us-east-1",
-           "PATH": "/usr/bin:/bin"}
+           "PATH": "/usr/bin:/bin", "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type}
     run = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr

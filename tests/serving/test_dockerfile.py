@@ -56,7 +56,7 @@ def test_serve_is_on_path_executable_and_what_the_container_runs():
 
 def test_slim_python_non_root_port_8080_and_only_the_server_dependencies():
     steps = instructions()
-    assert ("FROM", "python:3.11-slim") in steps
+    assert ("FROM", "python:3.12-slim") in steps
     users = [args for name, args in steps if name == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert ("EXPOSE", "8080") in steps
