@@ -8,8 +8,17 @@ A model folder (``python -m training --out DIR``) holds:
   ``vocab_size``, ``model_kind`` and ``input_format``.
 - ``featurizer.json``: the fitted featurizer the model was trained with (``sentiment.featurizer``).
 - ``metrics.json``: the run's metrics, with its ``model_version`` and ``featurizer_fingerprint``.
-- ``model.tar.gz``: ``model.onnx`` and ``featurizer.json`` at its root, what SageMaker unpacks
-  into ``/opt/ml/model`` for the server: all the server reads.
+- ``explain.onnx`` (optional: older runs have none): the same inputs → ``probability``,
+  ``logit`` [batch], ``contribution`` [nnz] (each input entry's signed share of its review's
+  logit) and ``bias`` [batch], with ``bias + the review's contributions == logit``; run only for
+  requests that ask for an explanation, so model.onnx, and every other request, stays as it was.
+  Same metadata as model.onnx.
+- ``model.tar.gz``: ``model.onnx`` and ``featurizer.json`` at its root, and ``explain.onnx`` when
+  the run wrote one: what SageMaker unpacks into ``/opt/ml/model`` for the server, all it reads.
+
+model.onnx's metadata may also hold ``uncertain_low`` and ``uncertain_high``: the band of
+probabilities in which the model is unsure (derived from the validation split by training,
+recorded in metrics.json's ``uncertain_band``); the server marks predictions inside it.
 - ``model.pt`` (not deployed): the torch checkpoint, for benchmarks.
 
 ``ModelFolder.read`` checks the files a reader needs and that they come from one training run;
@@ -33,12 +42,16 @@ FEATURIZER_FILE = "featurizer.json"
 METRICS_FILE = "metrics.json"
 ARCHIVE_FILE = "model.tar.gz"
 CHECKPOINT_FILE = "model.pt"
-SERVED_FILES = (MODEL_FILE, FEATURIZER_FILE)  # model.tar.gz's members: all the server reads
+EXPLAIN_FILE = "explain.onnx"
+SERVED_FILES = (MODEL_FILE, FEATURIZER_FILE)  # model.tar.gz's members: all the server needs
+OPTIONAL_SERVED_FILES = (EXPLAIN_FILE,)  # also in model.tar.gz when the run wrote them
 DEPLOYED_FILES = (MODEL_FILE, FEATURIZER_FILE, METRICS_FILE, ARCHIVE_FILE)  # what cdk deploy uploads
 
 INPUT_TYPES = {"indices": "tensor(int64)", "counts": "tensor(float)", "offsets": "tensor(int64)"}
 INPUT_NAMES = tuple(INPUT_TYPES)  # model.onnx's inputs, in this order
 OUTPUT_NAME = "probability"
+EXPLAIN_OUTPUTS = (OUTPUT_NAME, "logit", "contribution", "bias")  # explain.onnx's outputs, in this order
+BAND_KEYS = ("uncertain_low", "uncertain_high")  # model.onnx metadata: the uncertain band, when recorded
 INPUT_FORMAT = "sparse-offsets/1"  # model.onnx metadata: the input contract it was exported with
 VERSION_PATTERN = re.compile(r"\d{8}T\d{4}Z-[0-9a-f]{8}")  # <UTC minute>-<featurizer fingerprint[:8]>
 
@@ -176,3 +189,29 @@ def check_model_signature(model_path: Path, inputs: Iterable[Tensor], outputs: I
         raise ArtifactError(f"{model_path} metadata says vocab_size {metadata.get('vocab_size')}, "
                             f"but {FEATURIZER_FILE} has {featurizer.vocab_size} terms")
     return version
+
+
+def uncertain_band(model_path: Path, metadata: Mapping[str, str]) -> tuple[float, float] | None:
+    """The uncertain band model.onnx's metadata records, ``(low, high)``; None when it records none."""
+    if not any(key in metadata for key in BAND_KEYS):
+        return None
+    try:
+        low, high = (float(metadata[key]) for key in BAND_KEYS)
+    except (KeyError, ValueError):
+        raise ArtifactError(f"{model_path} metadata {BAND_KEYS} must both be numbers, got "
+                            f"{[metadata.get(key) for key in BAND_KEYS]}") from None
+    if not 0 <= low <= 0.5 <= high <= 1:
+        raise ArtifactError(f"{model_path}: uncertain band [{low}, {high}] must hold 0.5 within [0, 1]")
+    return low, high
+
+
+def check_explainer_signature(explain_path: Path, inputs: Iterable[Tensor], outputs: Iterable[Tensor],
+                              metadata: Mapping[str, str], model_version: str) -> None:
+    """Check a loaded explain.onnx: model.onnx's inputs, ``EXPLAIN_OUTPUTS``, the same model version."""
+    inputs, output_names = list(inputs), [o.name for o in outputs]
+    if {i.name: i.type for i in inputs} != INPUT_TYPES or output_names != list(EXPLAIN_OUTPUTS):
+        raise ArtifactError(f"{explain_path} has inputs {[i.name for i in inputs]} and outputs {output_names}; "
+                            f"expected model.onnx's inputs and the outputs {list(EXPLAIN_OUTPUTS)}")
+    if metadata.get("model_version") != model_version:
+        raise ArtifactError(f"{explain_path} is model version {metadata.get('model_version')}, {MODEL_FILE} is "
+                            f"{model_version}: deploy the two files from one training run")

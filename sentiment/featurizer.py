@@ -290,8 +290,14 @@ class Featurizer:
     # -- transforming ----------------------------------------------------------------------
     def transform(self, text: str) -> SparseCounts:
         """The sparse bag-of-words of one review; terms outside the vocabulary are ignored."""
+        return self.transform_measured(text)[0]
+
+    def transform_measured(self, text: str) -> tuple[SparseCounts, int, int]:
+        """``transform``, plus the review's number of tokens and of out-of-vocabulary tokens (those
+        whose unigram is not a term): what drift monitoring watches, at no extra tokenising."""
         words = list(map(self._word_ids.get, tokenize(text), repeat(0)))
         ids = list(map(self._unigram_ids.__getitem__, words))
+        oov = ids.count(-1)
         keys = words
         for n in range(2, self.settings.ngram_max + 1):
             keys = list(map(add, map(mul, keys[:-1], repeat(self._base)), words[n - 1 :]))
@@ -299,7 +305,7 @@ class Featurizer:
         counts = Counter(ids)
         counts.pop(-1, None)
         indices = sorted(counts)
-        return SparseCounts(indices, list(map(counts.__getitem__, indices)))
+        return SparseCounts(indices, list(map(counts.__getitem__, indices))), len(words), oov
 
     def transform_many(self, texts: Iterable[str]) -> list[SparseCounts]:
         return [self.transform(t) for t in texts]

@@ -10,7 +10,12 @@ reviews in sparse form, the non-zero raw counts of all rows concatenated:
 
 Output ``probability`` float32 ``[batch]``; ``nnz`` and ``batch`` are named dynamic axes. Its
 ``metadata_props`` hold the model version, featurizer fingerprint, vocabulary size, model kind
-and ``input_format`` (``sparse-offsets/1``).
+and ``input_format`` (``sparse-offsets/1``), and the uncertain band when training gives one.
+
+``explain.onnx`` (``export_explainer``) takes the same inputs and adds ``logit``, ``contribution``
+``[nnz]`` and ``bias`` ``[batch]`` (``training.model.ExplainModel``). It is a second graph, not
+extra outputs of the first, because ONNX Runtime runs every node of a graph whatever outputs are
+asked for: requests without an explanation keep model.onnx's cost exactly.
 """
 
 from __future__ import annotations
@@ -26,8 +31,17 @@ from pathlib import Path
 import onnx
 import torch
 
-from sentiment.artifacts import ARCHIVE_FILE, INPUT_FORMAT, INPUT_NAMES, OUTPUT_NAME, SERVED_FILES
-from training.model import ProbabilityModel, SentimentModel
+from sentiment.artifacts import (
+    ARCHIVE_FILE,
+    BAND_KEYS,
+    EXPLAIN_OUTPUTS,
+    INPUT_FORMAT,
+    INPUT_NAMES,
+    OPTIONAL_SERVED_FILES,
+    OUTPUT_NAME,
+    SERVED_FILES,
+)
+from training.model import ExplainModel, ProbabilityModel, SentimentModel
 
 OPSET = 18  # supported by onnxruntime 1.32 and by the torch 2.13 dynamo exporter without conversion
 
@@ -43,11 +57,30 @@ def model_version(model: torch.nn.Module, when: datetime | None = None) -> str:
 
 
 def export_onnx(
-    model: SentimentModel, path: str | Path, *, version: str, featurizer_fingerprint: str, opset: int = OPSET
+    model: SentimentModel, path: str | Path, *, version: str, featurizer_fingerprint: str, opset: int = OPSET,
+    uncertain_band: tuple[float, float] | None = None,
 ) -> Path:
     """Export ``sigmoid(model(indices, counts, offsets))`` to one ONNX file, stamp its metadata, check it."""
+    band = {} if uncertain_band is None else dict(zip(BAND_KEYS, map(repr, uncertain_band), strict=True))
+    return _export(ProbabilityModel(model).eval(), model, path, [OUTPUT_NAME], opset, band | {
+        "model_version": version, "featurizer_fingerprint": featurizer_fingerprint},
+        "Sparse bag-of-words counts (indices, counts, offsets) -> probability that each movie review is positive.")
+
+
+def export_explainer(
+    model: SentimentModel, path: str | Path, *, version: str, featurizer_fingerprint: str, opset: int = OPSET
+) -> Path:
+    """Export ``ExplainModel``: probability, logit, each entry's contribution and the bias, to one ONNX file."""
+    return _export(ExplainModel(model).eval(), model, path, list(EXPLAIN_OUTPUTS), opset, {
+        "model_version": version, "featurizer_fingerprint": featurizer_fingerprint},
+        "Sparse bag-of-words counts -> probability, logit, each entry's signed contribution to the logit, "
+        "and the bias: bias + a review's contributions = its logit.")
+
+
+def _export(wrapper: torch.nn.Module, model: SentimentModel, path: str | Path, outputs: list[str], opset: int,
+            metadata: dict[str, str], doc: str) -> Path:
     path = Path(path)
-    wrapper = ProbabilityModel(model).eval()
+    model.eval()
     # 3 rows holding 5 entries: sizes of 0 or 1, or nnz == batch, would be specialised away.
     example = (torch.tensor([0, 1, 2, 0, 3]) % model.vocab_size, torch.ones(5), torch.tensor([0, 3, 3]))
     nnz, batch = torch.export.Dim("nnz"), torch.export.Dim("batch")
@@ -55,7 +88,7 @@ def export_onnx(
     level = exporter_log.level
     exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" notes: irrelevant here
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", FutureWarning)  # deprecation chatter from torch.export internals
             # indices and counts share the axis "nnz" on purpose; the exporter remarks on it
             warnings.filterwarnings("ignore", "# The axis name: nnz will not be used", UserWarning)
@@ -63,7 +96,7 @@ def export_onnx(
                 wrapper,
                 example,
                 input_names=list(INPUT_NAMES),
-                output_names=[OUTPUT_NAME],
+                output_names=outputs,
                 opset_version=opset,
                 dynamo=True,
                 external_data=False,
@@ -77,29 +110,27 @@ def export_onnx(
     program.save(path, external_data=False)
 
     proto = onnx.load(path)
-    metadata = {
-        "model_version": version,
-        "featurizer_fingerprint": featurizer_fingerprint,
-        "vocab_size": str(model.vocab_size),
-        "model_kind": model.settings.kind,
-        "input_format": INPUT_FORMAT,
-    }
+    metadata = {**metadata, "vocab_size": str(model.vocab_size), "model_kind": model.settings.kind,
+                "input_format": INPUT_FORMAT}
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    proto.doc_string = ("Sparse bag-of-words counts (indices, counts, offsets) -> probability that each "
-                        "movie review is positive.")
+    proto.doc_string = doc
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, path)  # well under 2 GB, so one file with every initializer inside
     return path
 
 
 def write_model_tarball(target: str | Path, members: Mapping[str, str | Path]) -> Path:
-    """A gzip tar of ``members`` (archive name → file) at its root: SageMaker's model-data format."""
-    if sorted(members) != sorted(SERVED_FILES):
-        raise ValueError(f"{ARCHIVE_FILE} holds exactly {', '.join(SERVED_FILES)}, got {', '.join(members)}")
+    """A gzip tar of ``members`` (archive name → file) at its root: SageMaker's model-data format.
+
+    ``members`` are the served files, and optionally explain.onnx."""
+    if not set(SERVED_FILES) <= set(members) <= set(SERVED_FILES + OPTIONAL_SERVED_FILES):
+        raise ValueError(f"{ARCHIVE_FILE} holds exactly {', '.join(SERVED_FILES)} (and optionally "
+                         f"{', '.join(OPTIONAL_SERVED_FILES)}), got {', '.join(members)}")
     target = Path(target)
     with tarfile.open(target, "w:gz") as archive:
-        for name in SERVED_FILES:
-            archive.add(members[name], arcname=name)
+        for name in SERVED_FILES + OPTIONAL_SERVED_FILES:
+            if name in members:
+                archive.add(members[name], arcname=name)
     return target

@@ -108,6 +108,45 @@ class SentimentModel(nn.Module):
         """``forward`` on a ``SparseBatch``."""
         return self(batch.indices, batch.counts, batch.offsets)
 
+    # -- explanations (explain.onnx) ----------------------------------------------------------
+    def explain(self, indices: Tensor, counts: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Each entry's signed contribution to its review's logit: ``(logit [batch], contribution [nnz],
+        bias [batch])`` with ``bias + sum of the review's contributions == logit``. Evaluation mode only.
+
+        Linear model: exact. Entry j of a review adds ``w_j * f_j`` to the logit, ``f_j`` its
+        normalised weighted feature (tf × term weight / the review's L2 norm); the bias is the
+        model's bias. The norm belongs to the review as a whole, so a term's contribution is its
+        share of this review's logit, not what deleting the word would change.
+
+        MLP: the network is piecewise linear (one ReLU layer), so for this review's pattern of active
+        hidden units the logit is ``b2 + sum over active k of v_k (b1_k + sum_j W_jk f_j)``: entry j's
+        contribution is ``f_j * sum over active k of v_k W_jk`` (gradient × input) and the bias
+        ``b2 + sum over active k of v_k b1_k``. They add up to the logit exactly, but the pattern
+        depends on every term at once, so a contribution only approximates a term's importance.
+        """
+        if self.training:
+            raise RuntimeError("explain() needs evaluation mode (dropout off): call model.eval() first")
+        nnz = indices.shape[0]
+        x = self._tf(counts) * torch.gather(self.term_weight, 0, indices)
+        # The review of each entry: a 1 at each review's start, summed up (empty reviews share a start).
+        starts = torch.zeros(nnz + 1, dtype=torch.int64).index_add(0, offsets, torch.ones_like(offsets))
+        review = starts.cumsum(0)[:nnz] - 1
+        if self.settings.normalize:
+            norms = segment_sum((x * x).unsqueeze(1), offsets)[:, 0].sqrt().clamp(min=_EPS)
+            x = x / torch.index_select(norms, 0, review)
+        if self.settings.kind == "linear":
+            contribution = _rows(self.input_weight, indices)[:, 0] * x
+            bias = self.input_bias.expand(offsets.shape[0])
+        else:
+            output = self.head[-1]
+            assert isinstance(output, nn.Linear)
+            pre = segment_sum(_rows(self.input_weight, indices) * x.unsqueeze(1), offsets) + self.input_bias
+            gate = (pre > 0).to(pre.dtype) * output.weight[0]  # [batch, hidden]: v_k where unit k is active
+            contribution = (_rows(self.input_weight, indices) * torch.index_select(gate, 0, review)).sum(1) * x
+            bias = output.bias[0] + (gate * self.input_bias).sum(1)
+        logit = self(indices, counts, offsets)
+        return logit, contribution, bias
+
     # -- the fitted transform -----------------------------------------------------------------
     @torch.no_grad()
     def fit_term_weights(self, batch: SparseBatch, labels: Tensor) -> None:
@@ -126,6 +165,19 @@ class SentimentModel(nn.Module):
         p = s.nb_alpha + torch.zeros(self.vocab_size).index_add_(0, batch.indices, tf * positive)
         q = s.nb_alpha + torch.zeros(self.vocab_size).index_add_(0, batch.indices, tf * (1 - positive))
         self.term_weight.copy_(torch.log((p / p.sum()) / (q / q.sum())))
+
+
+class ExplainModel(nn.Module):
+    """What explain.onnx holds: the sparse inputs → ``probability``, ``logit`` [batch], ``contribution``
+    [nnz] (each entry's, in input order) and ``bias`` [batch] (``SentimentModel.explain``)."""
+
+    def __init__(self, model: SentimentModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, indices: Tensor, counts: Tensor, offsets: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        logit, contribution, bias = self.model.explain(indices, counts, offsets)
+        return torch.sigmoid(logit), logit, contribution, bias
 
 
 class ProbabilityModel(nn.Module):

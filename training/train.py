@@ -5,8 +5,9 @@
 load IMDB → seeded, stratified validation split carved from train → fit the shared featurizer on
 the training split only → featurize → fit the in-model term weights on the training split →
 Adam, validating every epoch, keeping the weights with the best validation loss (early
-stopping) → score the test split once → model.onnx, featurizer.json, metrics.json,
-training_curves.png, model.tar.gz, and the torch checkpoint model.pt (never in model.tar.gz).
+stopping) → the uncertain band and the drift baseline on the validation split → score the test
+split once → model.onnx, explain.onnx, featurizer.json, metrics.json, training_curves.png,
+model.tar.gz, and the torch checkpoint model.pt (never in model.tar.gz).
 
 The file reads in that order: the configuration, ``train()`` (the phases, the loop in plain
 sight), the phase functions it calls, then the command line.
@@ -39,12 +40,14 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from sentiment.artifacts import ARCHIVE_FILE, CHECKPOINT_FILE, FEATURIZER_FILE, METRICS_FILE, MODEL_FILE
+from sentiment import drift
+from sentiment.artifacts import ARCHIVE_FILE, CHECKPOINT_FILE, EXPLAIN_FILE, FEATURIZER_FILE, METRICS_FILE, MODEL_FILE
 from sentiment.featurizer import Featurizer, FeaturizerError, FeaturizerSettings
 from training.checkpoint import save_checkpoint
 from training.data import DataError, Split, load_imdb, train_validation_split
-from training.export import OPSET, export_onnx, model_version, write_model_tarball
-from training.metrics import binary_metrics
+from sentiment.wire import THRESHOLD
+from training.export import OPSET, export_explainer, export_onnx, model_version, write_model_tarball
+from training.metrics import binary_metrics, uncertain_band
 from training.model import CHOICES, ModelSettings, SentimentModel, SparseBatch
 from training.sparse import SparseRows
 
@@ -223,7 +226,14 @@ def train(
                 break
         model.load_state_dict(best.state)
         model.eval()
-    validation = score(model, features.x_val, features.validation, config.batch_size)
+    val_probabilities = probabilities(model, features.x_val, config.batch_size)
+    validation = binary_metrics(val_probabilities, np.array(features.validation.labels))
+    # -- on the validation split too: where the model is unsure, and the drift baseline -----------
+    band = uncertain_band(val_probabilities, np.array(features.validation.labels))
+    baseline = drift_baseline(features.featurizer, features.validation.texts, val_probabilities)
+    print(f"uncertain band [{band['low']:.3f}, {band['high']:.3f}] ({band['share_inside']:.1%} of validation) "
+          f"| baseline: {baseline['length']['mean']:.0f} tokens, OOV {baseline['oov_rate']['mean']:.2%}, "
+          f"{baseline['positive_rate']:.1%} predicted positive")
 
     # -- the test split, touched once, for the report (never during a hyperparameter search) ------
     test = None
@@ -235,11 +245,12 @@ def train(
 
     # -- artifacts and metrics --------------------------------------------------------------------
     with timed(timings, "export"):
-        version, partial = write_artifacts(out, config, model, features.featurizer, history, best.epoch)
+        version, partial = write_artifacts(out, config, model, features.featurizer, history, best.epoch,
+                                           (band["low"], band["high"]))
     timings["total"] = time.perf_counter() - started
     metrics = summarize(config, splits, features.featurizer, version=version, validation=validation,
                         test=test, history=history, best_epoch=best.epoch, timings=timings,
-                        sizes=artifact_sizes(out, partial))
+                        sizes=artifact_sizes(out, partial), band=band, baseline=baseline)
     publish(out, metrics, partial)
     print(f"model version {version} | total {timings['total']:.1f}s")
     return metrics
@@ -265,6 +276,14 @@ def load_splits(config: TrainConfig, features: Features | None, score_test: bool
     print(f"data: {imdb.source} | train {len(train_split):,} | validation {len(val_split):,} "
           f"| test {len(imdb.test):,}{'' if score_test else ' (not scored)'}")
     return Splits(str(imdb.source), train_split, val_split, imdb.test if score_test else None)
+
+
+def drift_baseline(featurizer: Featurizer, texts: Sequence[str], probabilities: np.ndarray) -> dict[str, Any]:
+    """metrics.json's ``baseline`` (``sentiment.drift``): review lengths in tokens, out-of-vocabulary
+    rates, probabilities and the predicted-positive rate of the validation reviews."""
+    measured = [featurizer.transform_measured(text)[1:] for text in texts]
+    return drift.baseline([tokens for tokens, _ in measured], [drift.oov_rate(*m) for m in measured],
+                          probabilities.tolist(), THRESHOLD)
 
 
 def featurize(config: TrainConfig, train_split: Split, val_split: Split) -> Features:
@@ -348,25 +367,29 @@ def write_artifacts(
     featurizer: Featurizer,
     history: list[dict[str, float]],
     best_epoch: int,
+    band: tuple[float, float] | None = None,
 ) -> tuple[str, Path]:
-    """featurizer.json, model.pt, model.tar.gz, training_curves.png and model.onnx under a temporary
-    name (``publish`` gives it its final one); return the model version and that temporary path."""
+    """featurizer.json, explain.onnx, model.pt, model.tar.gz, training_curves.png and model.onnx under a
+    temporary name (``publish`` gives it its final one); return the model version and that temporary path."""
     version = model_version(model)
     featurizer_path = featurizer.save(out / FEATURIZER_FILE)
+    explainer = export_explainer(model, out / EXPLAIN_FILE, version=version,
+                                 featurizer_fingerprint=featurizer.fingerprint, opset=config.opset)
     # model.onnx appears last, under its final name, so a half-written run never looks finished.
     partial = export_onnx(model, out / f".{MODEL_FILE}.partial", version=version,
-                          featurizer_fingerprint=featurizer.fingerprint, opset=config.opset)
+                          featurizer_fingerprint=featurizer.fingerprint, opset=config.opset, uncertain_band=band)
     save_checkpoint(out / CHECKPOINT_FILE, model, config.to_dict(), model_version=version,
                     featurizer_fingerprint=featurizer.fingerprint)
     # The serving container gets model.onnx and featurizer.json only: model.pt stays out.
-    write_model_tarball(out / ARCHIVE_FILE, {MODEL_FILE: partial, FEATURIZER_FILE: featurizer_path})
+    write_model_tarball(out / ARCHIVE_FILE, {MODEL_FILE: partial, FEATURIZER_FILE: featurizer_path,
+                                             EXPLAIN_FILE: explainer})
     plot_curves(history, best_epoch, out / "training_curves.png")
     return version, partial
 
 
 def artifact_sizes(out: Path, partial: Path) -> dict[str, int]:
     """Bytes of the serving artifacts (model.onnx still under its temporary name)."""
-    return {name: (out / name).stat().st_size for name in (FEATURIZER_FILE, ARCHIVE_FILE)} | {
+    return {name: (out / name).stat().st_size for name in (FEATURIZER_FILE, EXPLAIN_FILE, ARCHIVE_FILE)} | {
         MODEL_FILE: partial.stat().st_size}
 
 
@@ -382,6 +405,8 @@ def summarize(
     best_epoch: int,
     timings: dict[str, float],
     sizes: dict[str, int],
+    band: dict[str, Any] | None = None,
+    baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run's record: what metrics.json holds and ``train`` returns."""
     return {
@@ -391,6 +416,8 @@ def summarize(
         "vocab_size": featurizer.vocab_size,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "validation": validation,
+        "uncertain_band": band,
+        "baseline": baseline,
         "test": test,
         "best_epoch": best_epoch,
         "epochs_run": len(history),
@@ -408,7 +435,7 @@ def publish(out: Path, metrics: dict[str, Any], partial: Path) -> None:
     """Write metrics.json, then give model.onnx its final name: the run is complete."""
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     os.replace(partial, out / MODEL_FILE)
-    print(f"wrote {out}/: model.onnx, featurizer.json, metrics.json, training_curves.png, model.tar.gz, "
+    print(f"wrote {out}/: model.onnx, explain.onnx, featurizer.json, metrics.json, training_curves.png, model.tar.gz, "
           f"{CHECKPOINT_FILE}")
 
 

@@ -34,3 +34,22 @@ def test_auc_of_one_class_is_undefined():
 def test_mismatched_inputs_are_refused():
     with pytest.raises(ValueError, match="equal, non-empty"):
         binary_metrics(np.array([0.1, 0.2]), np.array([1]))
+
+
+def test_uncertain_band_of_a_calibrated_model_is_where_accuracy_falls_below_70_percent():
+    from training.metrics import uncertain_band
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 40_000)
+    y = rng.uniform(0, 1, p.size) < p  # calibrated: a review at p is positive with probability p
+    band = uncertain_band(p, y)
+    assert band["low"] == pytest.approx(0.3, abs=0.02) and band["high"] == pytest.approx(0.7, abs=0.02)
+    assert band["accuracy_inside"] < 0.7 and 0.3 < band["share_inside"] < 0.45
+
+
+def test_uncertain_band_is_empty_for_a_model_that_is_always_right():
+    from training.metrics import uncertain_band
+
+    p = np.linspace(0, 1, 101)
+    band = uncertain_band(p, p >= 0.5)
+    assert (band["low"], band["high"], band["share_inside"], band["accuracy_inside"]) == (0.5, 0.5, 0.0, None)

@@ -13,7 +13,7 @@ import pytest
 from sentiment.featurizer import Featurizer
 from training.train import TrainConfig, main, parse_config, train
 
-ARTIFACTS = {"model.onnx", "featurizer.json", "metrics.json", "training_curves.png", "model.tar.gz"}
+ARTIFACTS = {"model.onnx", "explain.onnx", "featurizer.json", "metrics.json", "training_curves.png", "model.tar.gz"}
 
 
 @pytest.mark.slow
@@ -39,12 +39,23 @@ def test_training_writes_every_artifact(trained_dir: Path, fixture_archive: Path
     metadata = {p.key: p.value for p in onnx.load(trained_dir / "model.onnx").metadata_props}
     assert metadata["model_version"] == metrics["model_version"]
     assert metadata["featurizer_fingerprint"] == featurizer.fingerprint
+    band = metrics["uncertain_band"]
+    assert 0 <= band["low"] <= 0.5 <= band["high"] <= 1 and band["target_accuracy"] == 0.7
+    assert (float(metadata["uncertain_low"]), float(metadata["uncertain_high"])) == (band["low"], band["high"])
+    baseline = metrics["baseline"]
+    assert baseline["n"] == 4 and 0 <= baseline["positive_rate"] <= 1
+    for measure in ("length", "oov_rate", "probability"):
+        assert sum(baseline[measure]["counts"]) == 4 and len(baseline[measure]["edges"]) == len(
+            baseline[measure]["counts"]) + 1
+    assert baseline["length"]["mean"] > 50  # the fixture's validation reviews are a few hundred words long
+    explain_metadata = {p.key: p.value for p in onnx.load(trained_dir / "explain.onnx").metadata_props}
+    assert explain_metadata["model_version"] == metrics["model_version"]
 
 
 @pytest.mark.slow
 def test_model_tarball_is_sagemaker_model_data(trained_dir: Path):
     with tarfile.open(trained_dir / "model.tar.gz") as archive:
-        assert sorted(archive.getnames()) == ["featurizer.json", "model.onnx"]
+        assert sorted(archive.getnames()) == ["explain.onnx", "featurizer.json", "model.onnx"]
         for name in archive.getnames():
             assert archive.extractfile(name).read() == (trained_dir / name).read_bytes()
 
