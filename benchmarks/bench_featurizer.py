@@ -1,7 +1,9 @@
 """Featurizer speed: text → sparse counts for one IMDB test review at a time, against baselines.
 
-Baselines, measured in the same run on the same reviews:
-- scikit-learn ``CountVectorizer.transform`` with the same uni+bigram vocabulary;
+Baselines, measured in the same run on the same reviews (by default every 10th of the 25,000
+test reviews), each reported as the mean per review (what users pay) and the median:
+- scikit-learn ``CountVectorizer(ngram_range=(1, 2), max_features=100_000)`` fitted on the
+  training reviews, one review per ``transform`` call; target: ours >= 2x faster on the mean;
 - the course's preprocessing (BeautifulSoup HTML strip, regex, stopwords, Porter stemmer).
   NLTK's stopword list needs a download, so scikit-learn's English stopword list stands in.
 
@@ -11,7 +13,7 @@ entities, long digit runs, combining marks, characters that NFKC expands), each 
 character, so such a text takes the unicode path) in the same run. Target: <= 3x. The same
 against an ASCII-only normal review is shown too.
 
-    python -m benchmarks.bench_featurizer [--model-dir artifacts] [--data PATH] [--reviews 2000]
+    python -m benchmarks.bench_featurizer [--model-dir artifacts] [--data PATH] [--reviews 2500]
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import re
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from benchmarks.common import parser, setup
+from benchmarks.common import load_featurizer, parser, test_sample
 from sentiment.featurizer import Featurizer
+from training.data import load_imdb
 
 
 def course_review_to_words(text: str) -> list[str]:
@@ -44,41 +48,60 @@ def _stemmer():
     return PorterStemmer()
 
 
-def median_ms(fn: Callable[[str], object], reviews: list[str], rounds: int = 3) -> float:
-    """Median milliseconds per call, the best of a few rounds (the machine is shared)."""
-    best = float("inf")
+MEAN_TARGET = 2.0  # x CountVectorizer, mean per review: users pay the mean
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Milliseconds per review over one sample, the best of a few rounds (the machine is shared)."""
+
+    mean: float
+    median: float
+
+
+def time_per_review(fn: Callable[[str], object], reviews: list[str], rounds: int = 3) -> Timing:
+    means, medians = [], []
     for _ in range(rounds):
         times = []
         for review in reviews:
             start = time.perf_counter()
             fn(review)
             times.append(time.perf_counter() - start)
-        best = min(best, statistics.median(times))
-    return best * 1e3
+        means.append(statistics.fmean(times))
+        medians.append(statistics.median(times))
+    return Timing(min(means) * 1e3, min(medians) * 1e3)
 
 
-def run(featurizer: Featurizer, reviews: list[str]) -> list[tuple[str, float]]:
+def run(featurizer: Featurizer, reviews: list[str], train_texts: list[str]) -> list[tuple[str, Timing]]:
+    """Ours, CountVectorizer fitted as the issue names it, and the course's preprocessing."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vectorizer = CountVectorizer(ngram_range=(1, featurizer.settings.ngram_max), vocabulary=featurizer.vocabulary)
-    vectorizer.fit([])
-    results = [
-        ("this project's Featurizer.transform", median_ms(featurizer.transform, reviews)),
-        ("scikit-learn CountVectorizer.transform", median_ms(lambda r: vectorizer.transform([r]), reviews)),
-        ("course preprocessing (BeautifulSoup + stopwords + Porter)", median_ms(course_review_to_words, reviews, 1)),
+    vectorizer = CountVectorizer(ngram_range=(1, 2), max_features=100_000).fit(train_texts)
+    return [
+        ("this project's Featurizer.transform", time_per_review(featurizer.transform, reviews)),
+        ("scikit-learn CountVectorizer(ngram_range=(1, 2), max_features=100_000).transform",
+         time_per_review(lambda r: vectorizer.transform([r]), reviews)),
+        ("course preprocessing (BeautifulSoup + stopwords + Porter)",
+         time_per_review(course_review_to_words, reviews, 1)),
     ]
-    return results
 
 
-def report(results: list[tuple[str, float]], n: int) -> str:
+def report(results: list[tuple[str, Timing]], n: int, of: int) -> str:
     ours = results[0][1]
+    count_vectorizer = results[1][1]
+    ratio = count_vectorizer.mean / ours.mean
+    met = "met" if ratio >= MEAN_TARGET else "**not met**"
     lines = [
-        f"Median over {n:,} IMDB test reviews, one review per call (best of rounds).",
+        f"{n:,} IMDB test reviews (every {of // n}th of {of:,}), one review per call, best of rounds; "
+        "CountVectorizer fitted on the 25,000 training reviews.",
         "",
-        "| featurizer | ms / review | × slower than ours |",
-        "| --- | ---: | ---: |",
+        f"Mean per review: CountVectorizer / ours = **{ratio:.2f}×** (target >= {MEAN_TARGET:g}×: {met}); "
+        f"median: {count_vectorizer.median / ours.median:.2f}×.",
+        "",
+        "| featurizer | mean ms / review | median ms / review | mean × ours |",
+        "| --- | ---: | ---: | ---: |",
     ]
-    lines += [f"| {name} | {ms:.3f} | {ms / ours:.2f}× |" for name, ms in results]
+    lines += [f"| {name} | {t.mean:.3f} | {t.median:.3f} | {t.mean / ours.mean:.2f}× |" for name, t in results]
     return "\n".join(lines)
 
 
@@ -141,8 +164,11 @@ def run_hostile(featurizer: Featurizer, reviews: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> str:
-    featurizer, reviews = setup(parser(__doc__).parse_args(argv))
-    text = report(run(featurizer, reviews), len(reviews)) + "\n\n" + run_hostile(featurizer, reviews)
+    args = parser(__doc__, reviews=2500).parse_args(argv)  # every 10th of the 25,000 test reviews
+    imdb = load_imdb(args.data)
+    featurizer, reviews = load_featurizer(args.model_dir, imdb), test_sample(imdb, args.reviews)
+    text = (report(run(featurizer, reviews, imdb.train.texts), len(reviews), len(imdb.test.texts))
+            + "\n\n" + run_hostile(featurizer, reviews))
     print(text)
     return text
 

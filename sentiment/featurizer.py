@@ -147,11 +147,13 @@ def _pieces(text: str) -> Iterator[str]:
 
 def _nfkc(text: str) -> str:
     """NFKC, its length capped (MAX_EXPANSION) and runs of marks cut (UAX #15): linear time."""
+    # Most text is normalized already (its quick check is linear: a run of marks out of order is a
+    # "no" at once) and is then returned as it is: joiners would only be removed again by _fold.
+    if unicodedata.is_normalized("NFKC", text):
+        return text
     limit = MAX_EXPANSION * len(text) + EXPANSION_SLACK
     if _LONG_SYMBOL_RUN.search(text):
         text = _LONG_SYMBOL_RUN.sub(_grapheme_joined, text)
-    if unicodedata.is_normalized("NFKC", text):
-        return text
     normalized, length = [], 0
     for piece in _pieces(text):
         normalized.append(unicodedata.normalize("NFKC", piece))
