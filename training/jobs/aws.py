@@ -36,6 +36,8 @@ class JobError(RuntimeError):
 
 def session(region: str | None = None, profile: str | None = None) -> boto3.session.Session:
     """A boto3 session with a region and credentials, or a ``JobError`` saying what to set."""
+    # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION (what the AWS CLI v2 and Lambda set) too here.
+    region = region or os.environ.get("AWS_REGION") or None
     try:
         found = boto3.session.Session(region_name=region, profile_name=profile)
     except botocore.exceptions.ProfileNotFound as exc:
