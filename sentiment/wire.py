@@ -12,6 +12,20 @@ Response body, ``application/json``::
 
 with ``label`` "positive" exactly when ``probability_positive >= THRESHOLD`` (``label``), the one
 label rule of the project (the server, batch scoring, the Lambda's check and training's metrics).
+A model that records an uncertain band (``low``, ``high``; training derives it from the
+validation split) adds ``"uncertain": true|false`` to each prediction: ``low <= p <= high``.
+
+Explanations, opt-in: a request with ``"explain": true`` (every term) or ``"explain": N`` (the N
+largest by magnitude) gets, in each prediction::
+
+    "explanation": {"bias": -0.12, "logit": 2.31,
+                    "indices": [512, 3, ...], "contributions": [1.02, -0.4, ...],
+                    "omitted": {"count": 0, "contribution": 0.0}}
+
+the review's terms by vocabulary index with their signed contributions to the logit, largest
+magnitude first (ties by index), and what a limit left out, so that ``bias + contributions +
+omitted.contribution == logit``. The API names the terms (``name_terms``) instead of the indices.
+Without ``explain`` a request and its response are exactly as before.
 
 For a typical IMDB review this is about a tenth of the dense CSV row the course's Lambda sent.
 Pure standard library: it runs inside the Lambda zip.
@@ -31,6 +45,7 @@ featurizer's request (the server's 409) before judging its indices by the wrong 
 from __future__ import annotations
 
 import json
+import math
 import reprlib
 import sys
 from collections.abc import Sequence
@@ -49,6 +64,8 @@ COUNT_RULE = f"counts are at most {MAX_COUNT:,} (2**24, float32's largest exact 
 
 
 THRESHOLD = 0.5  # positive iff the probability is at least this
+MAX_EXPLAIN = 100_000  # the largest N of "explain": N (more than any review's distinct terms)
+EXPLAIN_RULE = f'"explain" must be true, false or a number of terms from 1 to {MAX_EXPLAIN:,}'
 
 
 class PayloadError(ValueError):
@@ -79,10 +96,23 @@ class _Short(reprlib.Repr):
 _show = _Short().repr
 
 
-def encode_request(fingerprint: str, rows: Sequence[SparseCounts]) -> bytes:
+Explain = bool | int  # False: no explanation; True: every term; N: the N largest
+
+
+def encode_request(fingerprint: str, rows: Sequence[SparseCounts], explain: Explain = False) -> bytes:
     """Serialize a batch of sparse rows with the featurizer fingerprint that produced them."""
     instances = [{"indices": list(r.indices), "counts": list(r.counts)} for r in rows]
-    return json.dumps({"fingerprint": fingerprint, "instances": instances}, separators=(",", ":")).encode()
+    doc: dict[str, Any] = {"fingerprint": fingerprint, "instances": instances}
+    if explain is not False:
+        doc["explain"] = read_explain(explain)
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def read_explain(value: Any) -> Explain:
+    """The ``explain`` option checked (true, false or 1..MAX_EXPLAIN); PayloadError otherwise."""
+    if type(value) is bool or (type(value) is int and 1 <= value <= MAX_EXPLAIN):
+        return value
+    raise PayloadError(f"{EXPLAIN_RULE}, not {_show(value)}")
 
 
 def loads(body: bytes | bytearray | str, what: str = "body") -> Any:
@@ -108,6 +138,11 @@ class Request:
 
     fingerprint: str
     _doc: dict[str, Any] = field(repr=False)
+
+    @property
+    def explain(self) -> Explain:
+        """The request's ``explain`` option (False when absent); PayloadError when malformed."""
+        return read_explain(self._doc.get("explain", False))
 
     def rows(self, vocab_size: int) -> list[SparseCounts]:
         """The instances, checked against the vocabulary size; PayloadError naming the first problem.
@@ -178,28 +213,94 @@ def label(probability: float) -> str:
     return "positive" if probability >= THRESHOLD else "negative"
 
 
-def prediction(probability: float, model_version: str) -> dict[str, Any]:
+Band = tuple[float, float]  # the uncertain band, (low, high)
+
+
+def uncertain(probability: float, band: Band) -> bool:
+    """Whether a probability falls in the model's uncertain band: the model is unsure of its label."""
+    return band[0] <= probability <= band[1]
+
+
+def prediction(probability: float, model_version: str, band: Band | None = None) -> dict[str, Any]:
     """One entry of a response's ``predictions``."""
-    return {"label": label(probability), "probability_positive": probability, "model_version": model_version}
+    entry: dict[str, Any] = {"label": label(probability), "probability_positive": probability,
+                             "model_version": model_version}
+    if band is not None:
+        entry["uncertain"] = uncertain(probability, band)
+    return entry
 
 
-def encode_response(probabilities: Sequence[float], model_version: str) -> dict[str, Any]:
+def encode_response(probabilities: Sequence[float], model_version: str, band: Band | None = None,
+                    explanations: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The response document for a batch's probabilities (the server serializes it)."""
-    return {"predictions": [prediction(p, model_version) for p in probabilities]}
+    predictions = [prediction(p, model_version, band) for p in probabilities]
+    for entry, explained in zip(predictions, explanations or (), strict=explanations is not None):
+        entry["explanation"] = explained
+    return {"predictions": predictions}
 
 
-def decode_response(body: bytes | str, count: int) -> list[dict[str, Any]]:
-    """The predictions of a response to ``count`` reviews, checked; PayloadError naming the problem."""
+def explanation(indices: Sequence[int], contributions: Sequence[float], bias: float, logit: float,
+                explain: Explain = True) -> dict[str, Any]:
+    """One review's explanation: its terms by decreasing magnitude of contribution (ties by index),
+    cut to the ``explain`` largest when it is a number; numbers to 9 significant digits (float32's)."""
+    order = sorted(range(len(indices)), key=lambda k: (-abs(contributions[k]), indices[k]))
+    kept = order if explain is True else order[:explain]
+    rest = sum(float(contributions[k]) for k in order[len(kept):])
+    return {"bias": _f32(bias), "logit": _f32(logit), "indices": [int(indices[k]) for k in kept],
+            "contributions": [_f32(contributions[k]) for k in kept],
+            "omitted": {"count": len(order) - len(kept), "contribution": _f32(rest)}}
+
+
+def _f32(value: float) -> float:
+    return float(f"{float(value):.9g}")
+
+
+def name_terms(explained: dict[str, Any], vocabulary: Sequence[str]) -> dict[str, Any]:
+    """An explanation with each index replaced by its term (the API's form): ``terms`` [{term, contribution}]."""
+    terms = [{"term": vocabulary[i], "contribution": c}
+             for i, c in zip(explained["indices"], explained["contributions"], strict=True)]
+    return {"bias": explained["bias"], "logit": explained["logit"], "terms": terms, "omitted": explained["omitted"]}
+
+
+def decode_response(body: bytes | str, count: int, vocab_size: int | None = None) -> list[dict[str, Any]]:
+    """The predictions of a response to ``count`` reviews, checked; PayloadError naming the problem.
+
+    Explanations are read (and their indices checked below ``vocab_size``) only when ``vocab_size``
+    is given, i.e. when they were asked for; ``uncertain`` is passed on when the server sent it.
+    """
     doc = loads(body, "the response")
     items = doc.get("predictions") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise PayloadError("the response must be a JSON object with a 'predictions' list")
     if len(items) != count:
         raise PayloadError(f"{len(items)} predictions for {count} reviews")
-    return [_decode_prediction(n, item) for n, item in enumerate(items)]
+    return [_decode_prediction(n, item, vocab_size) for n, item in enumerate(items)]
 
 
-def _decode_prediction(n: int, item: Any) -> dict[str, Any]:
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _decode_explanation(n: int, item: Any, vocab_size: int) -> dict[str, Any]:
+    where = f"predictions[{n}].explanation"
+    if not isinstance(item, dict):
+        raise PayloadError(f"{where} is missing or not an object")
+    indices, contributions, omitted = item.get("indices"), item.get("contributions"), item.get("omitted")
+    if not (isinstance(indices, list) and isinstance(contributions, list) and len(indices) == len(contributions)):
+        raise PayloadError(f"{where} needs 'indices' and 'contributions' lists of one length")
+    if not (_number(item.get("bias")) and _number(item.get("logit")) and isinstance(omitted, dict)
+            and type(omitted.get("count")) is int and _number(omitted.get("contribution"))):
+        raise PayloadError(f"{where} needs numbers 'bias' and 'logit' and 'omitted' {{count, contribution}}")
+    if not all(type(i) is int and 0 <= i < vocab_size for i in indices):
+        raise PayloadError(f"{where}: an index is not an integer in [0, {vocab_size})")
+    if not all(map(_number, contributions)):
+        raise PayloadError(f"{where}: a contribution is not a finite number")
+    return {"bias": float(item["bias"]), "logit": float(item["logit"]), "indices": indices,
+            "contributions": [float(c) for c in contributions],
+            "omitted": {"count": omitted["count"], "contribution": float(omitted["contribution"])}}
+
+
+def _decode_prediction(n: int, item: Any, vocab_size: int | None = None) -> dict[str, Any]:
     if not isinstance(item, dict) or not {"label", "probability_positive", "model_version"} <= item.keys():
         raise PayloadError(f"predictions[{n}] must be an object with label, probability_positive and model_version")
     probability, version = item["probability_positive"], item["model_version"]
@@ -210,4 +311,11 @@ def _decode_prediction(n: int, item: Any) -> dict[str, Any]:
                            f"probability_positive {probability}")
     if not isinstance(version, str) or not version:
         raise PayloadError(f"predictions[{n}]: model_version {_show(version)} is not a non-empty string")
-    return {"label": item["label"], "probability_positive": float(probability), "model_version": version}
+    decoded = {"label": item["label"], "probability_positive": float(probability), "model_version": version}
+    if "uncertain" in item:
+        if type(item["uncertain"]) is not bool:
+            raise PayloadError(f"predictions[{n}]: uncertain {_show(item['uncertain'])} is not true or false")
+        decoded["uncertain"] = item["uncertain"]
+    if vocab_size is not None:
+        decoded["explanation"] = _decode_explanation(n, item.get("explanation"), vocab_size)
+    return decoded

@@ -26,8 +26,9 @@ import numpy as np
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from sentiment.wire import encode_response
-from serving.inputs import PARSERS, Deadline, RequestError
+from sentiment.batch import Batch
+from sentiment.wire import Explain, encode_response, explanation
+from serving.inputs import PARSERS, Deadline, ExplainedBatch, RequestError
 from serving.model import Model
 
 log = logging.getLogger("serving")
@@ -110,6 +111,19 @@ def _checked(probabilities: np.ndarray, rows: int) -> list[float]:
     return probabilities.tolist()
 
 
+def explain_batch(model: Model, batch: Batch, explain: Explain) -> tuple[np.ndarray, list[dict]]:
+    """explain.onnx's probabilities for a batch, and each review's explanation (``sentiment.wire``)."""
+    probabilities, logits, contributions, biases = model.explain(batch)
+    if not (np.isfinite(contributions).all() and np.isfinite(logits).all() and np.isfinite(biases).all()):
+        raise RequestError(500, "model_error", "the model's explanation holds a NaN or infinite value; "
+                                               "the model is faulty")
+    ends = np.append(batch.offsets[1:], len(batch.indices))
+    indices, values = batch.indices.tolist(), contributions.tolist()
+    return probabilities, [explanation(indices[start:end], values[start:end], bias, logit, explain)
+                           for start, end, bias, logit in zip(batch.offsets.tolist(), ends.tolist(),
+                                                              biases.tolist(), logits.tolist(), strict=True)]
+
+
 def create_app(
     model_dir: str | Path | None = None,
     intra_op_threads: int = 1,
@@ -158,9 +172,12 @@ def create_app(
                                f"cannot read {got}; send one of {', '.join(PARSERS)}")
         batch = parse(body, request.mimetype_params.get("charset", "utf-8"), model, deadline)
         deadline.check()
-        probabilities = model.predict(batch)
+        if isinstance(batch, ExplainedBatch):
+            probabilities, explained = explain_batch(model, batch, batch.explain)
+        else:
+            probabilities, explained = model.predict(batch), None
         deadline.check()  # ONNX Runtime cannot be stopped mid-run; its answer is dropped when late
-        answer = encode_response(_checked(probabilities, len(batch)), model.version)
+        answer = encode_response(_checked(probabilities, len(batch)), model.version, model.band, explained)
         return _json(answer, headers={"X-Model-Version": model.version})
 
     @app.errorhandler(RequestError)

@@ -1,7 +1,8 @@
 """Request bodies → a ``Batch`` to score, one parser per Content-Type; bad input raises RequestError.
 
 - ``application/json``: the Lambda's sparse bag-of-words (``sentiment.wire``), with the
-  featurizer fingerprint checked first, so a mismatch is a 409 rather than an index error.
+  featurizer fingerprint checked first, so a mismatch is a 409 rather than an index error. Its
+  ``explain`` option comes back on the batch (``ExplainedBatch``); only this type can ask for it.
 - ``text/csv``: dense count rows as wide as the vocabulary, one per review; validated, then
   reduced to their non-zero entries (the model takes sparse input).
 - ``text/plain``: one raw review per line; ``application/jsonlines``: ``{"review": "..."}``
@@ -20,11 +21,21 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from sentiment.batch import Batch
-from sentiment.wire import COUNT_RULE, MAX_COUNT, MAX_INSTANCES, PayloadError, PayloadTooLarge, loads, read_request
+from sentiment.wire import (
+    COUNT_RULE,
+    MAX_COUNT,
+    MAX_INSTANCES,
+    Explain,
+    PayloadError,
+    PayloadTooLarge,
+    loads,
+    read_request,
+)
 from serving.model import Model
 
 # Work grows with the row count, not the body size: a 6 MB body of empty sparse rows holds
@@ -34,6 +45,13 @@ from serving.model import Model
 MAX_ROWS = MAX_INSTANCES
 # Reviews featurized between two looks at the deadline: 256 long IMDB reviews take ~0.1 s here.
 CHUNK = 256
+
+
+@dataclass(frozen=True)
+class ExplainedBatch(Batch):
+    """A batch whose request asked for explanations (``sentiment.wire``'s ``explain`` option)."""
+
+    explain: Explain = True
 
 
 class RequestError(Exception):
@@ -120,13 +138,18 @@ def parse_json(body: bytes, charset: str, model: Model, deadline: Deadline = NO_
                 f"the request was featurized with fingerprint {request.fingerprint}, but this model's featurizer "
                 f"has fingerprint {model.fingerprint}; deploy the featurizer.json of the model being served",
             )
+        explain = request.explain
         rows = request.rows(model.vocab_size)
     except PayloadTooLarge as exc:
         raise RequestError(413, exc.code, str(exc)) from None
     except PayloadError as exc:
         raise _bad(str(exc)) from None
+    if explain is not False and model.explainer is None:
+        raise RequestError(501, "explain_unavailable", f"model {model.version} has no explain.onnx, so it cannot "
+                                                       "explain; retrain with this version of training to get one")
     deadline.check()
-    return Batch.from_rows(rows)
+    batch = Batch.from_rows(rows)
+    return batch if explain is False else ExplainedBatch(batch.indices, batch.counts, batch.offsets, explain)
 
 
 def parse_csv(body: bytes, charset: str, model: Model, deadline: Deadline = NO_DEADLINE) -> Batch:
