@@ -59,14 +59,20 @@ def ensure_group(sagemaker: Any, group: str, say: Printer = _print) -> None:
         say(f"created model package group {group}")
 
 
+def _accuracy(metrics: dict[str, Any], split: str) -> float | None:
+    figures = metrics.get(split) or {}
+    return figures.get("accuracy")
+
+
 def _metadata(metrics: dict[str, Any], model_data: str, source: str) -> dict[str, str]:
     """CustomerMetadataProperties: strings of at most 256 characters (letters, digits, ``_.:/=+-@``)."""
+    validation, test = _accuracy(metrics, "validation"), _accuracy(metrics, "test")
     values = {
         "model_version": metrics["model_version"],
         "featurizer_fingerprint": metrics["featurizer_fingerprint"],
         "model_kind": metrics.get("model_kind", ""),
-        "validation_accuracy": f"{metrics['validation']['accuracy']:.4f}",
-        "test_accuracy": "" if not metrics.get("test") else f"{metrics['test']['accuracy']:.4f}",
+        "validation_accuracy": "" if validation is None else f"{validation:.4f}",
+        "test_accuracy": "" if test is None else f"{test:.4f}",
         "model_data": model_data,
         "source": source,
     }
@@ -90,8 +96,9 @@ def register(sagemaker: Any, s3: Any, *, folder: Path, bucket: str, group: str, 
     ensure_group(sagemaker, group, say)
     request: dict[str, Any] = {
         "ModelPackageGroupName": group,
-        "ModelPackageDescription": (f"IMDB sentiment {metrics.get('model_kind', 'model')} {model.version}, "
-                                    f"validation accuracy {metrics['validation']['accuracy']:.2%}"),
+        "ModelPackageDescription": f"IMDB sentiment {metrics.get('model_kind', 'model')} {model.version}" + (
+            "" if _accuracy(metrics, "validation") is None
+            else f", validation accuracy {_accuracy(metrics, 'validation'):.2%}"),
         "ModelApprovalStatus": PENDING,
         "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         "CustomerMetadataProperties": _metadata(metrics, model_data, source),
