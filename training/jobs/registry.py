@@ -22,7 +22,14 @@ from typing import Any
 
 import botocore.exceptions
 
-from sentiment.artifacts import ARCHIVE_FILE, DEPLOYED_FILES, METRICS_FILE, SERVED_FILES, ModelFolder
+from sentiment.artifacts import (
+    ARCHIVE_FILE,
+    DEPLOYED_FILES,
+    METRICS_FILE,
+    OPTIONAL_SERVED_FILES,
+    SERVED_FILES,
+    ModelFolder,
+)
 from training.jobs.aws import JobError, download, split_s3
 
 PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
@@ -200,7 +207,7 @@ def fetch(sagemaker: Any, s3: Any, *, group: str, out: Path, name: str | None = 
     out.mkdir(parents=True, exist_ok=True)
     download(s3, model_data, out / ARCHIVE_FILE)
     download(s3, metrics_uri, out / METRICS_FILE)
-    _extract(out / ARCHIVE_FILE, out, SERVED_FILES)
+    _extract(out / ARCHIVE_FILE, out, SERVED_FILES, OPTIONAL_SERVED_FILES)
     model = ModelFolder.read(out)
     if model.version != package.model_version:
         raise JobError(f"package {package.number} says model {package.model_version}, its files are {model.version}")
@@ -209,14 +216,14 @@ def fetch(sagemaker: Any, s3: Any, *, group: str, out: Path, name: str | None = 
     return package
 
 
-def _extract(archive: Path, out: Path, names: tuple[str, ...]) -> None:
-    """Extract exactly ``names`` from ``archive`` (regular files at its root, nothing else)."""
+def _extract(archive: Path, out: Path, names: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """Extract ``names`` (and those of ``optional`` it holds) from ``archive``'s root, nothing else."""
     with tarfile.open(archive, "r:gz") as tar:
         members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
         missing = [n for n in names if n not in members]
         if missing:
             raise JobError(f"{archive} lacks {', '.join(missing)} at its root")
-        for name in names:
+        for name in (*names, *(n for n in optional if n in members)):
             source = tar.extractfile(members[name])
             assert source is not None
             (out / name).write_bytes(source.read())
