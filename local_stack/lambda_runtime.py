@@ -13,8 +13,9 @@ The template's timeout is enforced: an invocation still running at it is stopped
 killed, and the next request gets a fresh environment, as Lambda resets an environment after a
 timeout) and reported as the failed invocation it is in AWS. An environment that dies mid-request
 (the OOM killer, ``kill -9``, a crash in native code) fails that request the same way, and is
-replaced on demand. Each invocation is logged with Lambda's REPORT line: its duration, the
-function's memory size, the environment's peak memory and, on a cold start, the init duration.
+replaced on demand. Each invocation is logged as in Lambda: START, the function's output, END,
+then the REPORT line with its duration, the function's memory size, the environment's peak
+memory and, on a cold start, the init duration.
 
 The function sees the environment Lambda gives it: the template's variables (references mapped to
 local values by ``local_stack.template``), Lambda's own (``AWS_LAMBDA_FUNCTION_NAME``, ``_HANDLER``,
@@ -408,6 +409,7 @@ class FunctionPool:
                              "functionArn": self.function.arn})
         request = f'{header[:-1]}, "event": {event}}}\n'.encode()
         printed = env.output_printed(request_id)
+        env.log(f"START RequestId: {request_id} Version: $LATEST")
         try:
             reply = env.invoke(request, deadline)
         except _TimedOut:
@@ -441,6 +443,7 @@ class FunctionPool:
 
     def _report(self, env: ExecutionEnvironment, request_id: str, duration_ms: float | None, rss_mb: float | None,
                 init_ms: float | None, status: str | None) -> None:
+        env.log(f"END RequestId: {request_id}")
         parts = [f"REPORT RequestId: {request_id}"]
         if duration_ms is not None:
             parts += [f"Duration: {duration_ms:.2f} ms", f"Billed Duration: {math.ceil(duration_ms)} ms"]

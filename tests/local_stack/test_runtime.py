@@ -135,6 +135,11 @@ def test_a_cold_start_then_warm_invocations_in_the_same_environment(pool_of):
         assert "\tDuration: " in line and "Billed Duration: " in line and "Memory Size: 128 MB" in line
         assert "Max Memory Used: " in line
     assert log.matching("faults: ok (call 1")  # the handler's own output is the function's log
+    # Lambda's order for each invocation: START, the function's output, END, REPORT.
+    order = [next(i for i, line in enumerate(log.lines) if text in line)
+             for text in ("START RequestId: one Version: $LATEST", "faults: ok (call 1", "END RequestId: one",
+                          "REPORT RequestId: one")]
+    assert order == sorted(order), log.lines
 
 
 def test_concurrent_requests_get_environments_of_their_own_up_to_the_reserved_concurrency(pool_of, tmp_path):
