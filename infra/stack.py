@@ -16,6 +16,7 @@ from infra.config import Settings
 from infra.endpoint import CANDIDATE, CURRENT, SentimentEndpoint, Variant
 from infra.monitoring import Monitoring
 from infra.storage import logical_id, private_bucket
+from infra.training_jobs import add_training_stack
 from infra.website import Website
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +139,7 @@ def create_app(**app_kwargs) -> App:
     Any unacknowledged finding fails synth, so a new resource cannot slip past the checks.
     """
     app = App(**app_kwargs)
-    settings = Settings.from_context(app.node.get_all_context())
+    settings = Settings.from_context(add_training_stack(app))  # -c training_jobs=true: infra/training_jobs.py
     SentimentStack(app, STACK_ID, settings=settings,
                    description="Movie review sentiment: API Gateway, Lambda, SageMaker, CloudFront.")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
