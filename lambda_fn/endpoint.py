@@ -25,7 +25,7 @@ from botocore.exceptions import (
 
 from lambda_fn.validation import ApiError
 from sentiment.featurizer import Featurizer, FeaturizerError
-from sentiment.wire import CONTENT_TYPE, PayloadError, decode_response, encode_request
+from sentiment.wire import CONTENT_TYPE, Explain, PayloadError, decode_response, encode_request, name_terms
 
 # A serverless endpoint that has scaled to zero starts its container for the first request and
 # keeps starting it when a client gives up, so a second attempt finds it (nearly) ready: two
@@ -43,12 +43,20 @@ _CLIENT_CONFIG = Config(
 )
 
 
+class Measured(NamedTuple):
+    """What drift monitoring sees of one review (``sentiment.drift``): never any of its text."""
+
+    tokens: int
+    oov: int  # tokens whose unigram is not in the vocabulary
+
+
 class Scored(NamedTuple):
-    """The 200 body for the caller, and where the time went."""
+    """The 200 body for the caller, where the time went, and each review's measures."""
 
     body: dict[str, Any]
     featurize_ms: float
     endpoint_ms: float
+    measured: list[Measured] = []
 
 
 # boto3.client() returns these same botocore clients, but importing boto3 also loads
@@ -101,8 +109,13 @@ def featurizer(uri: str | None) -> Featurizer:
         ) from exc
 
 
-def score_reviews(reviews: list[str], endpoint_name: str | None, featurizer_uri: str | None) -> Scored:
-    """Featurize ``reviews``, score them on the endpoint, and return the checked predictions."""
+def score_reviews(reviews: list[str], endpoint_name: str | None, featurizer_uri: str | None,
+                  explain: Explain = False) -> Scored:
+    """Featurize ``reviews``, score them on the endpoint, and return the checked predictions.
+
+    With ``explain``, each prediction also holds its explanation, the terms named through the
+    featurizer's vocabulary (``sentiment.wire.name_terms``); without it the request is as before.
+    """
     if not endpoint_name:
         raise ApiError(
             503, "not_configured", "the service is not configured: ENDPOINT_NAME is not set",
@@ -110,7 +123,12 @@ def score_reviews(reviews: list[str], endpoint_name: str | None, featurizer_uri:
         )
     started = time.perf_counter()
     feat = featurizer(featurizer_uri)
-    body = encode_request(feat.fingerprint, [feat.transform(review) for review in reviews])
+    rows, measured = [], []
+    for review in reviews:
+        row, tokens, oov = feat.transform_measured(review)
+        rows.append(row)
+        measured.append(Measured(tokens, oov))
+    body = encode_request(feat.fingerprint, rows, explain)
     featurized = time.perf_counter()
     call = f"invoke_endpoint({endpoint_name})"
     try:
@@ -129,12 +147,17 @@ def score_reviews(reviews: list[str], endpoint_name: str | None, featurizer_uri:
     except BotoCoreError as exc:
         raise ApiError(502, "endpoint_error", "the call to the model endpoint failed",
                        detail=f"{call} failed: {type(exc).__name__}: {exc}") from exc
-    predictions = _predictions(payload, len(reviews))
+    predictions = _predictions(payload, len(reviews), feat.vocab_size if explain is not False else None)
+    if explain is not False:
+        vocabulary = feat.vocabulary  # built on the first explanation, then kept with the featurizer
+        for entry in predictions:
+            entry["explanation"] = name_terms(entry["explanation"], vocabulary)
     done = time.perf_counter()
     return Scored(
         {"predictions": predictions, "variant": response.get("InvokedProductionVariant")},
         featurize_ms=(featurized - started) * 1000,
         endpoint_ms=(done - featurized) * 1000,
+        measured=measured,
     )
 
 
@@ -154,6 +177,12 @@ def _client_error(exc: ClientError, endpoint_name: str) -> ApiError:
             "the model endpoint refused the request: the function's featurizer (FEATURIZER_URI) and the "
             "deployed model come from different training runs; deploy both from the same run",
             detail=detail,
+        )
+    if status == 501:
+        return ApiError(
+            501, "explain_unavailable",
+            "the deployed model cannot explain its predictions (it was trained before explanations); "
+            "ask without \"explain\", or retrain and deploy", detail=detail,
         )
     if code in BUSY or status in (429, 503):
         return ApiError(
@@ -175,10 +204,10 @@ def _client_error(exc: ClientError, endpoint_name: str) -> ApiError:
     return ApiError(502, "endpoint_error", "the call to the model endpoint failed", detail=detail)
 
 
-def _predictions(payload: bytes, count: int) -> list[dict[str, Any]]:
+def _predictions(payload: bytes, count: int, vocab_size: int | None = None) -> list[dict[str, Any]]:
     """The endpoint's predictions, checked against the wire format before they reach the caller."""
     try:
-        return decode_response(payload, count)
+        return decode_response(payload, count, vocab_size)
     except PayloadError as exc:
         raise ApiError(
             502, "bad_model_response", "the model endpoint answered with an unexpected response",

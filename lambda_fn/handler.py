@@ -21,7 +21,10 @@ Environment:
     FEATURIZER_URI     featurizer.json: ``s3://bucket/key`` or a local path (loaded once, cached)
     ALLOWED_ORIGINS    comma-separated exact origins allowed by CORS, or ``*``; unset allows none
     POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL   logger and tracer settings (default service "sentiment-api")
-    POWERTOOLS_METRICS_NAMESPACE   when set, a ``ReviewsScored`` metric is emitted (CloudWatch EMF)
+    POWERTOOLS_METRICS_NAMESPACE   when set, metrics are emitted (CloudWatch EMF): ``ReviewsScored`` per
+                                   request, and per review ``ReviewLength`` (tokens), ``OovRate`` (%) and
+                                   ``ProbabilityPositive`` with the ``ModelVersion`` and ``Variant`` that
+                                   scored it as dimensions (drift monitoring, ``sentiment.drift``)
     POWERTOOLS_TRACE_DISABLED      true turns X-Ray tracing off in Lambda (it is always off elsewhere)
     AWS_LAMBDA_INITIALIZATION_TYPE set by Lambda: with SnapStart or provisioned concurrency, init
                                    loads the featurizer and creates the client ahead (``snapshot``)
@@ -43,6 +46,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -54,7 +58,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_fn import endpoint, snapshot
-from lambda_fn.validation import ApiError, json_type, parse_reviews, shorten
+from lambda_fn.validation import ApiError, json_type, parse_request, shorten
+from sentiment.drift import oov_rate
 
 
 class Untraced(BaseProvider, BaseSegment):
@@ -86,6 +91,9 @@ class Untraced(BaseProvider, BaseSegment):
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "sentiment-api")
 logger = Logger(service=SERVICE)
 metrics = Metrics()  # namespace from POWERTOOLS_METRICS_NAMESPACE; no namespace, no metrics
+# The per-review drift metrics have dimensions of their own (model version, variant), so they are a
+# metric set of their own: one EMF line per request, next to the one of ``metrics``.
+drift_metrics = EphemeralMetrics(service=SERVICE)
 # Off unless in Lambda (Powertools' rule; POWERTOOLS_TRACE_DISABLED=true turns it off there too).
 # Only botocore is patched: the S3 and SageMaker calls become subsegments, nothing else is imported.
 tracer = Tracer(service=SERVICE, patch_modules=["botocore"],
@@ -122,15 +130,17 @@ def resolver(allowed_origins: str) -> APIGatewayRestResolver:
         event = app.current_event
         if not PREDICT_PATH.fullmatch(event.path):
             return not_found_or_not_allowed(event)
-        reviews = parse_reviews(event.body, bool(event.is_base64_encoded), content_type(event))
-        logger.append_keys(review_count=len(reviews))
+        reviews, explain = parse_request(event.body, bool(event.is_base64_encoded), content_type(event))
+        logger.append_keys(review_count=len(reviews), **({"explain": explain} if explain is not False else {}))
         with tracer.provider.in_subsegment("## score_reviews") as subsegment:
-            scored = endpoint.score_reviews(reviews, os.environ.get("ENDPOINT_NAME"), os.environ.get("FEATURIZER_URI"))
+            scored = endpoint.score_reviews(reviews, os.environ.get("ENDPOINT_NAME"), os.environ.get("FEATURIZER_URI"),
+                                            explain)
             timings = {"featurize_ms": round(scored.featurize_ms, 3), "endpoint_ms": round(scored.endpoint_ms, 3)}
             subsegment.put_metadata("scored", {"review_count": len(reviews), **timings}, namespace=SERVICE)
         logger.append_keys(**timings, variant=scored.body["variant"])
         if metrics.namespace:
             metrics.add_metric(name="ReviewsScored", unit=MetricUnit.Count, value=len(reviews))
+            add_drift_metrics(scored)
         return scored.body
 
     @app.not_found
@@ -138,6 +148,23 @@ def resolver(allowed_origins: str) -> APIGatewayRestResolver:
         return not_found_or_not_allowed(app.current_event)
 
     return app
+
+
+def add_drift_metrics(scored: endpoint.Scored) -> None:
+    """Each review's length in tokens, OOV rate (%) and probability, by model version and variant.
+
+    Numbers only: no review text, term or explanation ever goes into a metric.
+    """
+    predictions = scored.body["predictions"]
+    drift_metrics.namespace = metrics.namespace
+    drift_metrics.add_dimension("ModelVersion", predictions[0]["model_version"])
+    drift_metrics.add_dimension("Variant", scored.body["variant"] or "none")
+    for measured, prediction in zip(scored.measured, predictions, strict=True):
+        drift_metrics.add_metric(name="ReviewLength", unit=MetricUnit.Count, value=measured.tokens)
+        drift_metrics.add_metric(name="OovRate", unit=MetricUnit.Percent,
+                                 value=round(100 * oov_rate(measured.tokens, measured.oov), 4))
+        drift_metrics.add_metric(name="ProbabilityPositive", unit=MetricUnit.NoUnit,
+                                 value=prediction["probability_positive"])
 
 
 # -- the middlewares, outermost first (APIGatewayRestResolver.use) -------------------------------------
@@ -154,6 +181,8 @@ def log_request(app: APIGatewayRestResolver, next_middleware: NextMiddleware) ->
     )
     if metrics.metric_set:
         metrics.flush_metrics()
+    if drift_metrics.metric_set:
+        drift_metrics.flush_metrics()
     return response
 
 

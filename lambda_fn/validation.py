@@ -3,12 +3,13 @@
 Accepted bodies (UTF-8; API Gateway may hand them over base64-encoded):
 
 - ``application/json`` (also when no Content-Type is sent): ``{"review": "..."}`` or
-  ``{"reviews": ["...", ...]}`` with 1..MAX_REVIEWS reviews and no other field;
+  ``{"reviews": ["...", ...]}`` with 1..MAX_REVIEWS reviews, optionally ``"explain"`` (true, false
+  or a number of terms: ``sentiment.wire``'s rule), and no other field;
 - ``text/plain``: the whole body is one review (what the course's page sent).
 
 JSON is read strictly but cheaply: a key repeated in any object is refused (parsers disagree
-on which one wins), numbers are never converted (none is ever valid here, and a long one costs
-time or fails), nesting past the decoder's depth limit is refused, and so is a review holding
+on which one wins), numbers are never converted except integers of up to 7 digits (only
+``explain`` takes a number, and a long one costs time or fails), nesting past the decoder's depth limit is refused, and so is a review holding
 an unpaired surrogate escape (not text). Messages cut echoed values to a few dozen characters.
 
 Pure standard library, no AWS: every rule here is unit-tested without mocks.
@@ -20,7 +21,9 @@ import base64
 import binascii
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
+
+from sentiment.wire import Explain, PayloadError, read_explain
 
 MAX_REVIEWS = 100  # per request
 MAX_REVIEW_CHARS = 50_000  # per review; the longest IMDB review has about 13,700
@@ -50,13 +53,29 @@ class ApiError(Exception):
         self.headers, self.detail = headers or {}, detail
 
 
-def parse_reviews(body: str | None, is_base64: bool, content_type: str | None) -> list[str]:
-    """The reviews in a request body; raises ApiError (400, 413 or 415) naming the first problem."""
+class PredictRequest(NamedTuple):
+    reviews: list[str]
+    explain: Explain = False  # False: no explanation; True: every term; N: the N largest
+
+
+def parse_request(body: str | None, is_base64: bool, content_type: str | None) -> PredictRequest:
+    """The reviews and options of a request body; raises ApiError (400, 413 or 415) naming the first problem."""
     media_type = _media_type(content_type)
     text = _decode(body, is_base64)
     if media_type == TEXT_TYPE:
-        return [_check_review(text, "the review")]
-    return _reviews_from_json(_load_json(text))
+        return PredictRequest([_check_review(text, "the review")])
+    doc = _load_json(text)
+    reviews = _reviews_from_json(doc)
+    try:
+        explain = read_explain(doc.get("explain", False))
+    except PayloadError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    return PredictRequest(reviews, explain)
+
+
+def parse_reviews(body: str | None, is_base64: bool, content_type: str | None) -> list[str]:
+    """The reviews in a request body; raises ApiError (400, 413 or 415) naming the first problem."""
+    return parse_request(body, is_base64, content_type).reviews
 
 
 class JsonNumber:
@@ -76,7 +95,7 @@ NUMBER = JsonNumber()
 def _load_json(text: str) -> Any:
     """The JSON document in ``text``; ApiError 400 for invalid JSON, a duplicate key or deep nesting."""
     try:
-        return json.loads(text, parse_int=_number, parse_float=_number, parse_constant=_number,
+        return json.loads(text, parse_int=_integer, parse_float=_number, parse_constant=_number,
                           object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
@@ -87,6 +106,10 @@ def _load_json(text: str) -> Any:
 
 def _number(_: str) -> JsonNumber:
     return NUMBER
+
+
+def _integer(text: str) -> int | JsonNumber:
+    return int(text) if len(text) <= 7 else NUMBER
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -149,12 +172,13 @@ def _reviews_from_json(doc: Any) -> list[str]:
     usage = "send {\"review\": \"...\"} or {\"reviews\": [\"...\", ...]}"
     if not isinstance(doc, dict):
         raise ApiError(400, "invalid_request", f"the body must be a JSON object; {usage}")
-    unknown = sorted(set(doc) - {"review", "reviews"})
+    unknown = sorted(set(doc) - {"review", "reviews", "explain"})
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown field {shorten(unknown[0])!r}; {usage}")
-    if not doc:
+    given = {"review", "reviews"} & set(doc)
+    if not given:
         raise ApiError(400, "invalid_request", f"the 'review' field is missing; {usage}")
-    if len(doc) == 2:
+    if len(given) == 2:
         raise ApiError(400, "invalid_request", f"both 'review' and 'reviews' given; {usage}")
     if "review" in doc:
         return [_check_review(doc["review"], "'review'")]

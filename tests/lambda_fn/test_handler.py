@@ -235,6 +235,28 @@ def test_reviews_scored_metric_when_a_namespace_is_set(featurizer, queue_answers
     monkeypatch.setattr(metrics, "namespace", "SentimentApi")  # read from the environment at import
     queue_answers({"predictions": [api.prediction(0.9)] * 3})
     assert invoke(make_event({"reviews": ["a", "b", "c"]})).status == 200
-    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    emf, _drift = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SentimentApi"
     assert emf["ReviewsScored"] == [3.0]
+
+
+def test_drift_metrics_per_review_by_model_version_and_variant_and_never_text(
+        featurizer, queue_answers, invoke, make_event, api, monkeypatch, capsys):
+    from lambda_fn.handler import metrics
+
+    monkeypatch.setattr(metrics, "namespace", "SentimentApi")
+    reviews = ["A good film.", "Zyxwv qwertzu good", "great great plot and a good cast"]
+    queue_answers({"predictions": [api.prediction(p) for p in (0.9, 0.2, 0.75)]}, variant="candidate")
+    assert invoke(make_event({"reviews": reviews})).status == 200
+    out = capsys.readouterr().out
+    _, drift = [json.loads(line) for line in out.splitlines()]
+    [directive] = drift["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "SentimentApi"
+    assert set(directive["Dimensions"][0]) == {"ModelVersion", "Variant", "service"}
+    assert (drift["ModelVersion"], drift["Variant"]) == (api.model_version, "candidate")
+    measured = [featurizer.transform_measured(r)[1:] for r in reviews]
+    assert drift["ReviewLength"] == [float(tokens) for tokens, _ in measured] == [3.0, 3.0, 7.0]
+    assert drift["OovRate"] == [pytest.approx(100 * oov / tokens, abs=1e-3) for tokens, oov in measured]
+    assert drift["ProbabilityPositive"] == [0.9, 0.2, 0.75]
+    for word in ("good", "Zyxwv", "plot", "cast"):
+        assert word not in out

@@ -24,7 +24,7 @@ ROOT = Path(__file__).parents[2]
 SAMPLE_EVENT = Path(__file__).parent / "events" / "rest_api_post_predict.json"
 HEAVY = ("numpy", "torch", "onnxruntime", "moto", "pytest", "yaml", "requests")  # not in the Lambda
 RUNTIME_MODULES = {"lambda_fn": {"__init__.py", "handler.py", "validation.py", "endpoint.py", "snapshot.py"},
-                   "sentiment": {"__init__.py", "featurizer.py", "wire.py", "artifacts.py", "batch.py"}}
+                   "sentiment": {"__init__.py", "featurizer.py", "wire.py", "artifacts.py", "batch.py", "drift.py"}}
 
 
 def lambda_distributions() -> list[metadata.Distribution]:
