@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -58,8 +59,6 @@ def setup_of(args: argparse.Namespace, c: dict[str, Any], need_role: bool = True
 
 def data_uri(args: argparse.Namespace, c: dict[str, Any], setup: Setup) -> str:
     """The IMDB archive in S3: an ``s3://`` URI as given, or a local file uploaded once under input/."""
-    import os
-
     data = args.data or os.environ.get("IMDB_DATA")
     if not data:
         raise JobError("no data: pass --data PATH (the IMDB .tar.gz, uploaded once) or --data s3://... "

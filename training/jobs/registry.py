@@ -30,7 +30,7 @@ from sentiment.artifacts import (
     SERVED_FILES,
     ModelFolder,
 )
-from training.jobs.aws import JobError, download, split_s3
+from training.jobs.aws import JobError, download
 
 PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
 Printer = Callable[[str], None]
@@ -254,8 +254,3 @@ def register_job(sagemaker: Any, s3: Any, *, job: str, bucket: str, group: str, 
         unpack_job_output(archive, Path(tmp) / "model")
         return register(sagemaker, s3, folder=Path(tmp) / "model", bucket=bucket, group=group,
                         source=f"training-job:{job}", image=image, say=say)
-
-
-def check_s3_uri(uri: str) -> str:
-    split_s3(uri)
-    return uri
