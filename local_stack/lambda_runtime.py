@@ -183,7 +183,7 @@ class ExecutionEnvironment:
         finally:
             os.close(child_requests)
             os.close(child_responses)
-        self.log(f"INIT_START Runtime Version: {self.function.runtime} (here: Python {sys.version.split()[0]})"
+        self.log(f"INIT_START Runtime Version: {self.function.runtime} (here: Python {self.function.python_version})"
                  f"\tEnvironment: {self.number} (pid {self.process.pid})")
         self._pump = threading.Thread(target=self._echo, args=(self.process,), name=f"lambda-{self.number}-log",
                                       daemon=True)
@@ -294,7 +294,7 @@ class FunctionPool:
     """The execution environments of one function, created on demand up to its concurrency."""
 
     def __init__(self, function: LambdaFunction, local_endpoints: Mapping[str, str] | None = None, *,
-                 concurrency: int | None = None, log: Callable[[str], None] = _log, python: str = sys.executable):
+                 concurrency: int | None = None, log: Callable[[str], None] = _log, python: str | None = None):
         self.function = function
         self.environment = function_environment(function, local_endpoints or {})
         reserved = function.reserved_concurrency
@@ -304,7 +304,7 @@ class FunctionPool:
             raise ValueError(f"concurrency must be at least 1, not {self.limit}")
         # At the reserved concurrency Lambda throttles; under a local cap a request waits instead.
         self.throttles = reserved is not None and self.limit == reserved
-        self.log, self.python = log, python
+        self.log, self.python = log, python or function.python
         self.cold_starts = 0
         self._cond = threading.Condition()
         self._idle: list[ExecutionEnvironment] = []

@@ -31,6 +31,7 @@ import fnmatch
 import json
 import platform
 import re
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -48,6 +49,7 @@ URL_SUFFIX = "amazonaws.com"
 DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000  # API Gateway's default (and, for REST APIs, usual maximum)
 DEFAULT_LAMBDA_TIMEOUT_S = 3  # CloudFormation's defaults for AWS::Lambda::Function
 DEFAULT_LAMBDA_MEMORY_MB = 128
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class TemplateError(ValueError):
@@ -441,6 +443,8 @@ class LambdaFunction:
     environment: dict[str, str]  # as the function sees it in AWS, references mapped to local values
     log_group: str
     architecture: str = "x86_64"
+    python: str = sys.executable  # the interpreter its environments run: one of the runtime's version if any
+    python_version: str = platform.python_version()
 
     @property
     def arn(self) -> str:
@@ -939,9 +943,10 @@ class _Reader:
             raise TemplateError(f"{where}: runtime {runtime or props.get('PackageType')!r}; the local stack runs "
                                 "Python zip functions only")
         architecture = (self.resolver.resolve(props.get("Architectures")) or ["x86_64"])[0]
-        here = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        if runtime != here:
-            self.note(f"runtime {runtime} ({logical_id} runs on this {platform.python_version()})")
+        python, python_version = runtime_python(runtime)
+        if python == sys.executable and runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
+            self.note(f"runtime {runtime} ({logical_id} runs on this Python {python_version}; make install "
+                      f"builds .venv-py{runtime.removeprefix('python')} for it)")
         machine = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
             platform.machine().lower(), platform.machine())
         if architecture != machine:
@@ -975,7 +980,7 @@ class _Reader:
             reserved_concurrency=None if reserved is None else _int(self.resolver.string(reserved, where),
                                                                     f"{where}: ReservedConcurrentExecutions"),
             code_dir=self.code(logical_id, props), environment=self.environment(logical_id, props),
-            log_group=log_group, architecture=str(architecture))
+            log_group=log_group, architecture=str(architecture), python=python, python_version=python_version)
 
     def code(self, logical_id: str, props: Mapping[str, Any]) -> Path:
         where = f"function {logical_id}"
@@ -1200,6 +1205,24 @@ class _Reader:
         for kind, count in sorted(counts.items()):
             what = _KIND_NAMES.get(kind, kind)
             self.note(f"{what} x{count}" if count > 1 else what)
+
+
+def runtime_python(runtime: str) -> tuple[str, str]:
+    """An interpreter of the Lambda runtime's Python version and its full version: this one if it
+    is of that version, else the virtualenv ``make install`` builds for it (``.venv-py3.12`` for
+    python3.12, the Lambda's packages in it), else this one all the same (the caller says so)."""
+    if runtime == f"python{sys.version_info.major}.{sys.version_info.minor}":
+        return sys.executable, platform.python_version()
+    candidate = REPO_ROOT / f".venv-py{runtime.removeprefix('python')}" / "bin" / "python"
+    if candidate.exists():
+        try:
+            version = subprocess.run([str(candidate), "-c", "import platform; print(platform.python_version())"],
+                                     capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+            if f"python{version.rsplit('.', 1)[0]}" == runtime:
+                return str(candidate), version
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return sys.executable, platform.python_version()
 
 
 # Resources that are CDK's own bookkeeping, or the machinery of something emulated another way.

@@ -16,7 +16,7 @@ import pytest
 from local_stack.template import Addresses, Resolver, TemplateError, load_stack, model_of, read_template
 from sentiment.featurizer import Featurizer
 from tests.local_stack.conftest import add_function, add_route, lambda_integration, of_type, real_function_id
-from tests.support import MODEL_VERSION
+from tests.support import MODEL_VERSION, REPO_ROOT
 
 ADDRESSES = Addresses(site_origin="http://127.0.0.1:18000", api_origin="http://127.0.0.1:18001")
 
@@ -96,6 +96,10 @@ def test_the_function_is_the_templates(model, model_dir: Path, template_json) ->
     assert env["ENDPOINT_NAME"] == model.endpoint.name
     assert env["ALLOWED_ORIGINS"] == ADDRESSES.site_origin
     assert env["POWERTOOLS_SERVICE_NAME"] == "sentiment-api"
+    runtime_venv = REPO_ROOT / f".venv-py{props['Runtime'].removeprefix('python')}" / "bin" / "python"
+    if runtime_venv.exists():  # make install builds it: the function runs on its runtime's Python
+        assert function.python == str(runtime_venv)
+        assert f"python{function.python_version.rsplit('.', 1)[0]}" == props["Runtime"]
 
 
 def test_the_endpoint_is_the_templates_model_and_image(model, tmp_path: Path) -> None:
@@ -127,6 +131,29 @@ def test_what_cannot_be_emulated_is_named(model) -> None:
                      "access logs", "SageMaker serverless capacity", "CloudFront's HTTPS"):
         assert expected in named, expected
     assert "WAF" not in named  # its rate rule is emulated
+    assert "SnapStart" in named and "published versions" in named
+
+
+def test_the_function_runs_on_its_runtimes_python_when_there_is_one(tmp_path: Path, monkeypatch) -> None:
+    """This interpreter for its own version; else make install's .venv-py<version>, checked; else this one."""
+    import platform
+    import sys
+
+    from local_stack import template
+
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert template.runtime_python(here) == (sys.executable, platform.python_version())
+    monkeypatch.setattr(template, "REPO_ROOT", tmp_path)
+    assert template.runtime_python("python3.99") == (sys.executable, platform.python_version())  # none there
+    fake = tmp_path / ".venv-py3.99" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 3.99.2\n")
+    fake.chmod(0o755)
+    assert template.runtime_python("python3.99") == (str(fake), "3.99.2")
+    fake.write_text("#!/bin/sh\necho 3.98.0\n")  # a virtualenv of another version is not taken
+    assert template.runtime_python("python3.99") == (sys.executable, platform.python_version())
+    fake.write_text("#!/bin/sh\nexit 3\n")  # nor a broken one
+    assert template.runtime_python("python3.99") == (sys.executable, platform.python_version())
 
 
 def test_a_resource_the_local_stack_does_not_know_is_named_not_dropped(fresh, read) -> None:
