@@ -2,7 +2,9 @@
 
     python -m benchmarks [--model-dir artifacts] [--data PATH] [--out benchmarks/results.md] [--only NAME ...]
 
-Each section names the command that produced it, so any figure can be re-measured alone.
+Each section names the command that produced it, so any figure can be re-measured alone. A
+whole run (no --only, no section failed) also rewrites README's Results table from the
+headline rows the benchmarks return (benchmarks/headline.py).
 The machine is shared and noisy: every speed figure is a ratio against a baseline measured in
 the same run, and absolute times are only indicative.
 """
@@ -19,6 +21,8 @@ import traceback
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+
+from benchmarks import headline
 
 # (module, title) in report order.
 SECTIONS = [
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-dir", default="artifacts")
     p.add_argument("--data", default=None)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results.md"))
+    p.add_argument("--readme", type=Path, default=Path("README.md"), help="whose results table to rewrite")
     p.add_argument("--only", nargs="+", default=None, help="run only these modules (e.g. bench_payload)")
     args = p.parse_args(argv)
     common = ["--model-dir", args.model_dir] + (["--data", args.data] if args.data else [])
@@ -64,14 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Machine: {machine()}. Shared and noisy: compare the ratios, not the absolute times.",
     ]
-    failed = []
+    failed, headlines = [], []
     for module, title in SECTIONS:
         if args.only and module not in args.only:
             continue
         print(f"== {title} (python -m benchmarks.{module})", flush=True)
         began = time.perf_counter()
         try:
-            text = importlib.import_module(f"benchmarks.{module}").main(common)
+            section = importlib.import_module(f"benchmarks.{module}").main(common)
+            text = section.text
+            headlines += section.headlines
         except Exception:  # noqa: BLE001 - a failed section is reported, the others still run
             traceback.print_exc()
             failed.append(module)
@@ -80,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
                   f" ({time.perf_counter() - began:.0f} s)", "", text]
     args.out.write_text("\n".join(parts) + "\n")
     print(f"wrote {args.out}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    if args.only or failed:  # README's table is one whole run's
+        why = "--only ran part of the benchmarks" if args.only else "a section failed"
+        print(f"{args.readme} not rewritten: {why}")
+    else:
+        headline.rewrite(args.readme, headline.table(headlines, (
+            f"Figures from one `make bench` run on {started:%Y-%m-%d} ({machine()}). The machine is shared "
+            "and noisy, so each benchmark also prints its ratio against a baseline measured in the same run.")))
+        print(f"rewrote the results table of {args.readme}")
     return 1 if failed else 0
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import parser
-from sentiment.artifacts import METRICS_FILE
+from benchmarks.headline import Headline, Section, verdict
+from sentiment.artifacts import FEATURIZER_FILE, METRICS_FILE, MODEL_FILE
 from training.data import load_imdb, train_validation_split
 from training.evaluate import evaluate
 
@@ -81,7 +82,27 @@ def report(ours: dict, metrics: dict, rows: list[tuple[str, float, float]]) -> s
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> str:
+def headlines(ours: dict, metrics: dict, rows: list[tuple[str, float, float]], model_dir: Path) -> tuple[Headline, ...]:
+    name, accuracy, _ = max(rows, key=lambda row: row[1])
+    total = metrics.get("timings_s", {}).get("total", float("nan"))
+    mb = lambda file: (model_dir / file).stat().st_size / 1e6  # noqa: E731
+    train = f"python -m training --out {model_dir}"
+    return (
+        Headline("IMDB test accuracy (25,000 reviews)",
+                 f"**{ours['accuracy']:.2%}** (validation {metrics['validation']['accuracy']:.2%}, "
+                 f"ROC AUC {ours['roc_auc']:.3f})",
+                 f"≥ 91.5%: {verdict(ours['accuracy'] >= 0.915)}", train),
+        Headline("best classic baseline, same split, same run", f"{accuracy:.2%} ({name})", "—",
+                 "python -m benchmarks.bench_accuracy"),
+        Headline("training time, data to artifacts, this machine", f"{total:.0f} s (`timings_s.total` in metrics.json)",
+                 f"≤ 10 min: {verdict(total <= 600)}", train),
+        Headline("artifact sizes", f"model.onnx {mb(MODEL_FILE):.2f} MB, featurizer.json {mb(FEATURIZER_FILE):.2f} MB",
+                 f"≤ 50 MB, ≤ 5 MB: {verdict(mb(MODEL_FILE) <= 50 and mb(FEATURIZER_FILE) <= 5)}",
+                 "python -m benchmarks.bench_accuracy"),
+    )
+
+
+def main(argv: list[str] | None = None) -> Section:
     args = parser(__doc__).parse_args(argv)
     metrics = json.loads((Path(args.model_dir) / METRICS_FILE).read_text())
     imdb = load_imdb(args.data)
@@ -91,7 +112,7 @@ def main(argv: list[str] | None = None) -> str:
     rows = baselines(train.texts, np.array(train.labels), imdb.test.texts, np.array(imdb.test.labels))
     text = report(ours, metrics, rows)
     print(text)
-    return text
+    return Section(text, headlines(ours, metrics, rows, Path(args.model_dir)))
 
 
 if __name__ == "__main__":

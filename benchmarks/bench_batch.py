@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import parser, test_sample
+from benchmarks.headline import Headline, Section, verdict
 from serving.model import Model
 from training.data import load_imdb
 
@@ -81,7 +82,7 @@ def run_tool(model_dir: Path, source: Path) -> tuple[float, float, float]:
     return wall, float(rate.group(1).replace(",", "")), int(peak.group(1)) / 1024
 
 
-def main(argv: list[str] | None = None) -> str:
+def main(argv: list[str] | None = None) -> Section:
     args = parser(__doc__, reviews=5000).parse_args(argv)
     reviews = test_sample(load_imdb(args.data), args.reviews)
     base = baseline_rate(args.model_dir, reviews)
@@ -93,15 +94,22 @@ def main(argv: list[str] | None = None) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         f"| baseline: in memory, no I/O | {len(reviews):,} | – | {base:,.0f} | 1.00× | – |",
     ]
+    runs: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:
         for name, path in write_inputs(Path(tmp), reviews).items():
             wall, rate, rss = run_tool(args.model_dir, path)
+            runs[name] = rate, rss
             n = len(reviews) * (4 if name == "text x4" else 1)
             lines.append(f"| `serving.batch` {name} | {n:,} | {wall:.1f} | {rate:,.0f} | {rate / base:.2f}× "
                          f"| {rss:.0f} |")
     text = "\n".join(lines)
     print(text)
-    return text
+    (rate, rss), (_, rss_x4) = runs["text"], runs["text x4"]
+    return Section(text, (Headline(
+        "batch scoring (`python -m serving.batch`, text input)",
+        f"{rate:,.0f} reviews/s; peak RSS {rss:.0f} MiB for {len(reviews):,} and {rss_x4:.0f} MiB for "
+        f"{4 * len(reviews):,} reviews", f"flat memory (x4 reviews, ≤ 1.2× RSS): {verdict(rss_x4 <= 1.2 * rss)}",
+        "python -m benchmarks.bench_batch"),))
 
 
 if __name__ == "__main__":

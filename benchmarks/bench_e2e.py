@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.common import parser, setup
+from benchmarks.headline import Headline, Section, verdict
 from tests.support import LocalStack, synthesize
 
 # A load test from one address: lift what would (rightly) refuse it in AWS.
@@ -179,7 +180,26 @@ def environments_created(log: str) -> int:
     return log.count("INIT_START")
 
 
-def main(argv: list[str] | None = None) -> str:
+def headline(results: list[LoadResult]) -> tuple[Headline, ...]:
+    runs = {(r.name, r.clients): r for r in results}
+    clients = max(r.clients for r in results)
+    one, many = runs.get(("one environment", clients)), runs.get(("on demand", clients))
+    if not (one and many and one.throughput):
+        return ()
+    ratio = many.throughput / one.throughput
+    done = max(1, len(many.latencies_ms) + many.errors)
+    cpu_ms = sum(many.cpu_s.values()) / done * 1000
+    return (Headline(
+        f"local stack end to end, {clients} clients: one execution environment / environments on demand",
+        f"{one.throughput:.0f} / {many.throughput:.0f} requests/s (**{ratio:.2f}×**), p50 {one.percentile(50):.0f} / "
+        f"{many.percentile(50):.0f} ms, p99 {one.percentile(99):.0f} / {many.percentile(99):.0f} ms, "
+        f"{one.errors + many.errors} errors; {cpu_ms:.1f} ms of CPU per request on {os.cpu_count()} shared cores "
+        f"(a ceiling of {(os.cpu_count() or 1) * 1000 / cpu_ms:.0f} requests/s)",
+        f"≥ 2×, 0 errors: {verdict(ratio >= 2 and not (one.errors or many.errors))}",
+        "python -m benchmarks.bench_e2e"),)
+
+
+def main(argv: list[str] | None = None) -> Section:
     p = parser(__doc__, reviews=500)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--clients", type=int, nargs="+", default=[8])
@@ -202,7 +222,7 @@ def main(argv: list[str] | None = None) -> str:
     plot(results, args.plot)
     text = report(results) + f"\n\n![latency distribution]({args.plot.name})"
     print(text)
-    return text
+    return Section(text, headline(results))
 
 
 if __name__ == "__main__":

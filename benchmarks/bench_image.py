@@ -22,6 +22,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from benchmarks.headline import Headline, Section
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "serving" / "Dockerfile"
 REQUIREMENTS = REPO_ROOT / "requirements" / "serving.txt"
@@ -73,7 +75,7 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def main(argv: list[str] | None = None) -> str:
+def main(argv: list[str] | None = None) -> Section:
     argparse.ArgumentParser(description=__doc__).parse_known_args(argv)  # the shared --model-dir etc. are unused
     version = image_python()
     dists = closure(site_packages(version))
@@ -92,7 +94,9 @@ def main(argv: list[str] | None = None) -> str:
     lines.append(f"| `sentiment/` + `serving/` | | {code / 2**20:.2f} |")
     text = "\n".join(lines)
     print(text)
-    return text
+    return Section(text, (Headline(
+        "serving image: what it adds to the base image", f"{total / 2**20:.0f} MiB of packages and code "
+        f"(`python:{version}-slim` not measured; no torch)", "—", "python -m benchmarks.bench_image"),))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 
 from benchmarks.common import parser, setup
+from benchmarks.headline import Headline, Section
 from sentiment.featurizer import Featurizer, SparseCounts
 from sentiment.wire import encode_request
 
@@ -41,11 +42,15 @@ def report(sizes: dict[str, float], n: int, width: int) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> str:
+def main(argv: list[str] | None = None) -> Section:
     featurizer, reviews = setup(parser(__doc__).parse_args(argv))
-    text = report(run(featurizer, reviews), len(reviews), featurizer.vocab_size)
+    sizes = run(featurizer, reviews)
+    text = report(sizes, len(reviews), featurizer.vocab_size)
     print(text)
-    return text
+    return Section(text, (Headline(
+        "bytes sent to the endpoint per review (median)",
+        f"{sizes['sparse_json']:,.0f} (sparse JSON) vs {sizes['dense_csv']:,.0f} (the course's dense CSV): "
+        f"{sizes['dense_csv'] / sizes['sparse_json']:.0f}× less", "—", "python -m benchmarks.bench_payload"),))
 
 
 if __name__ == "__main__":

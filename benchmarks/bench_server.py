@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import parser, test_sample
+from benchmarks.headline import Headline, Section, verdict
 from sentiment.artifacts import MODEL_FILE
 from sentiment.batch import Batch
 from sentiment.wire import encode_request
@@ -189,7 +190,7 @@ def report(model: Model, s: dict, runtimes: dict[int, tuple[float, float]], work
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> str:
+def main(argv: list[str] | None = None) -> Section:
     p = parser(__doc__, reviews=1000)
     p.add_argument("--requests", type=int, default=2000, help="one-review requests to time")
     p.add_argument("--workers", type=int, default=1, help="server workers (default 1: one core serves, one drives)")
@@ -204,7 +205,15 @@ def main(argv: list[str] | None = None) -> str:
     runtimes = bench_runtimes(args.model_dir, model, reviews, args.requests)
     text = report(model, served, runtimes, args.workers)
     print(text)
-    return text
+    onnx, torch = runtimes[1]
+    p50, p99 = np.percentile(served["one"], 50) * 1e3, np.percentile(served["one"], 99) * 1e3
+    command = "python -m benchmarks.bench_server"
+    return Section(text, (
+        Headline("ONNX Runtime vs torch eager, batch 1", f"{onnx * 1e3:.3f} vs {torch * 1e3:.3f} ms: "
+                 f"**{torch / onnx:.1f}×**", f"≥ 1.5×: {verdict(torch / onnx >= 1.5)}", command),
+        Headline("model server, one review over HTTP", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+                 f"p50 < 2 ms: {verdict(p50 < 2)}", command),
+    ))
 
 
 if __name__ == "__main__":
