@@ -162,13 +162,14 @@ def test_a_model_fetched_from_the_registry_deploys(tmp_path: Path, monkeypatch) 
     import boto3
     from moto import mock_aws
 
-    from tests.support import write_tiny_model
+    from serving.model import Model
+    from tests.support import MODEL_VERSION, write_tiny_model
     from training.jobs import cli
 
-    version = "20261203T1200Z-1a2b3c4d"
+    version = MODEL_VERSION  # also in the tiny model.onnx's metadata: what the server answers with
     folder = write_tiny_model(tmp_path / "trained")
     metrics = json.loads((folder / "metrics.json").read_text()) | {
-        "model_version": version, "validation": {"accuracy": 0.9}, "test": {"accuracy": 0.89}}
+        "validation": {"accuracy": 0.9}, "test": {"accuracy": 0.89}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "SENTIMENT_MODEL_GROUP"):
         monkeypatch.delenv(name, raising=False)
@@ -187,3 +188,21 @@ def test_a_model_fetched_from_the_registry_deploys(tmp_path: Path, monkeypatch) 
     assert template["Outputs"]["ModelVersion"]["Value"] == version
     models = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
     assert models and f"models/{version}/" in json.dumps(models)
+    assert Model.load(fetched).version == version  # the model_version every prediction of the API carries
+
+
+def test_the_real_cdk_cli_synthesizes_the_training_app_alone(tmp_path: Path) -> None:
+    """README's command, `npx cdk synth --app ".venv/bin/python -m infra.training_jobs"`, offline."""
+    import os
+    import shutil
+
+    if shutil.which("npx") is None or not (REPO_ROOT / "node_modules" / ".bin" / "cdk").exists():
+        pytest.skip("the pinned CDK CLI is not installed (make install)")
+    env = os.environ | {"CDK_DISABLE_CLI_TELEMETRY": "true", "CDK_DISABLE_VERSION_CHECK": "1",
+                        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    app = f"{sys.executable} -m infra.training_jobs"
+    result = subprocess.run(["npx", "--no-install", "cdk", "synth", "--quiet", "--no-notices", "--app", app,
+                             "-o", str(tmp_path / "cdk.out")], cwd=REPO_ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (tmp_path / "cdk.out" / f"{TRAINING_STACK}.template.json").is_file()
