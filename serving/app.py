@@ -27,7 +27,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sentiment.batch import Batch
-from sentiment.wire import Explain, encode_response, explanation
+from sentiment.wire import Explain, encode_response
 from serving.inputs import PARSERS, Deadline, ExplainedBatch, RequestError
 from serving.model import Model
 
@@ -113,15 +113,10 @@ def _checked(probabilities: np.ndarray, rows: int) -> list[float]:
 
 def explain_batch(model: Model, batch: Batch, explain: Explain) -> tuple[np.ndarray, list[dict]]:
     """explain.onnx's probabilities for a batch, and each review's explanation (``sentiment.wire``)."""
-    probabilities, logits, contributions, biases = model.explain(batch)
-    if not (np.isfinite(contributions).all() and np.isfinite(logits).all() and np.isfinite(biases).all()):
-        raise RequestError(500, "model_error", "the model's explanation holds a NaN or infinite value; "
-                                               "the model is faulty")
-    ends = np.append(batch.offsets[1:], len(batch.indices))
-    indices, values = batch.indices.tolist(), contributions.tolist()
-    return probabilities, [explanation(indices[start:end], values[start:end], bias, logit, explain)
-                           for start, end, bias, logit in zip(batch.offsets.tolist(), ends.tolist(),
-                                                              biases.tolist(), logits.tolist(), strict=True)]
+    try:
+        return model.explained(batch, explain)
+    except ValueError as exc:
+        raise RequestError(500, "model_error", str(exc)) from None
 
 
 def create_app(

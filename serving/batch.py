@@ -6,7 +6,8 @@ Input is plain text (one review per line), CSV with a header row and a text colu
 Lines (``{"review": "..."}``), from a local path, an ``s3://bucket/key`` URI or ``-`` (stdin).
 It streams: records are read, featurized and scored ``--batch-size`` at a time and written
 straight out, so memory stays flat however long the input is. Every input record gets exactly
-one output line, in order; a record that cannot be scored (blank, invalid JSON or UTF-8, a
+one output line, in order (``--explain [N]`` adds each review's explanation as the API gives it,
+from the model's explain.onnx); a record that cannot be scored (blank, invalid JSON or UTF-8, a
 missing or non-string field, a line or CSV field over ``MAX_RECORD_CHARS`` characters) gets
 ``{"line": n, "error": "..."}`` and the run goes on. An oversized line is skipped in pieces,
 never held whole. A byte order mark at the start of any line is dropped (files joined with cat).
@@ -51,7 +52,8 @@ from typing import IO, BinaryIO, NamedTuple, TextIO
 from tqdm import tqdm
 
 from sentiment.artifacts import FEATURIZER_FILE, MODEL_FILE, ArtifactError
-from sentiment.wire import prediction
+from sentiment.batch import Batch
+from sentiment.wire import MAX_EXPLAIN, Explain, PayloadError, name_terms, prediction, read_explain
 from serving.model import Model
 
 FORMATS = ("text", "csv", "jsonl")
@@ -487,15 +489,23 @@ class Summary:
 
 
 def score(items: Iterable[Record], model: Model, out: IO[str], batch_size: int,
-          after_batch: Callable[[Summary], None] = lambda summary: None) -> Summary:
-    """Featurize, score and write ``items`` ``batch_size`` at a time; only one batch is in memory."""
+          after_batch: Callable[[Summary], None] = lambda summary: None, explain: Explain = False) -> Summary:
+    """Featurize, score and write ``items`` ``batch_size`` at a time; only one batch is in memory.
+
+    With ``explain`` each line also holds the review's explanation, terms named (as the API's)."""
     summary = Summary()
     items = iter(items)
+    explanations: Iterator[dict] = iter(())
     while batch := list(islice(items, batch_size)):
         texts = [item for item in batch if isinstance(item, str)]
-        probabilities = iter(
-            model.predict_rows([model.featurizer.transform(t) for t in texts]).tolist() if texts else ()
-        )
+        rows = [model.featurizer.transform(t) for t in texts]
+        if explain is not False and texts:
+            scored, explained = model.explained(Batch.from_rows(rows), explain)
+            vocabulary = model.featurizer.vocabulary
+            explanations = iter([name_terms(e, vocabulary) for e in explained])
+        else:
+            scored = model.predict_rows(rows) if texts else ()
+        probabilities = iter(scored.tolist() if texts else ())
         lines = []
         for item in batch:
             summary.records += 1
@@ -505,7 +515,9 @@ def score(items: Iterable[Record], model: Model, out: IO[str], batch_size: int,
                 result: dict = {"line": summary.records, "error": item.message}
             else:
                 p = next(probabilities)
-                result = {"line": summary.records, **prediction(p, model.version)}
+                result = {"line": summary.records, **prediction(p, model.version, model.band)}
+                if explain is not False:
+                    result["explanation"] = next(explanations)
             lines.append(json.dumps(result) + "\n")
         out.write("".join(lines))
         after_batch(summary)
@@ -526,6 +538,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text-column", help="CSV column or JSON field holding the review "
                                          "(default: 'review', else 'text')")
     p.add_argument("--batch-size", type=int, default=256, help="records scored at a time (default 256)")
+    p.add_argument("--explain", nargs="?", const="all", metavar="N",
+                   help="add each review's explanation: every term with its contribution to the logit, "
+                        "or the N largest (needs the model's explain.onnx)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.batch_size < 1:
@@ -537,6 +552,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(str(exc))
     if args.text_column is not None and args.format == "text":
         p.error("--text-column applies to csv and jsonl input, not text")
+    if args.explain is None:
+        args.explain = False
+    elif args.explain == "all":
+        args.explain = True
+    else:
+        try:
+            args.explain = read_explain(int(args.explain))
+        except (ValueError, PayloadError):
+            p.error(f"--explain takes no value (every term) or a number of terms from 1 to {MAX_EXPLAIN:,}, "
+                    f"not {args.explain!r}")
     return args
 
 
@@ -591,6 +616,9 @@ def _run(args: argparse.Namespace) -> int:
             check_not_the_input(args.input, source, args.output)
             items = records(source, args.format, args.text_column)
             model = Model.load(args.model_dir)
+            if args.explain is not False and model.explainer is None:
+                raise UsageError(f"--explain: model {model.version} in {args.model_dir} has no explain.onnx; "
+                                 "retrain with this version of training to get one")
             started = time.perf_counter()
             with open_output(args.output, s3_client) as out, \
                     tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc="scoring",
@@ -599,7 +627,7 @@ def _run(args: argparse.Namespace) -> int:
                     progress.update(source.count - progress.n)
                     progress.set_postfix_str(f"{done.records:,} records", refresh=False)
 
-                summary = score(items, model, out, args.batch_size, show)
+                summary = score(items, model, out, args.batch_size, show, args.explain)
     except (UsageError, ArtifactError) as exc:
         say(str(exc))
         return EXIT_USAGE

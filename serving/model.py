@@ -36,7 +36,7 @@ from sentiment.artifacts import (
 )
 from sentiment.batch import Batch
 from sentiment.featurizer import Featurizer, SparseCounts
-from sentiment.wire import Band
+from sentiment.wire import Band, Explain, explanation
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -113,6 +113,18 @@ class Model:
             return empty, empty, empty, empty
         probabilities, logits, contributions, biases = self.explainer.run(list(EXPLAIN_OUTPUTS), batch.feed())
         return probabilities, logits, contributions, biases
+
+    def explained(self, batch: Batch, explain: Explain = True) -> tuple[np.ndarray, list[dict]]:
+        """Probabilities [rows] and each review's explanation in the wire format (``sentiment.wire``):
+        terms by vocabulary index. ValueError when the model answers a non-finite value."""
+        probabilities, logits, contributions, biases = self.explain(batch)
+        if not (np.isfinite(contributions).all() and np.isfinite(logits).all() and np.isfinite(biases).all()):
+            raise ValueError("the model's explanation holds a NaN or infinite value; the model is faulty")
+        ends = np.append(batch.offsets[1:], len(batch.indices))
+        indices, values = batch.indices.tolist(), contributions.tolist()
+        return probabilities, [explanation(indices[start:end], values[start:end], bias, logit, explain)
+                               for start, end, bias, logit in zip(batch.offsets.tolist(), ends.tolist(),
+                                                                  biases.tolist(), logits.tolist(), strict=True)]
 
     def predict_rows(self, rows: Sequence[SparseCounts]) -> np.ndarray:
         """Probabilities for featurized rows; repeated indices within a row add up."""

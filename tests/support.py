@@ -52,22 +52,28 @@ POSITIVE_REVIEW = "A superb film with a great cast: I loved it."
 NEGATIVE_REVIEW = "An awful, boring waste of time: the worst plot of the year."
 
 
-def write_tiny_model(model_dir: str | Path, training_output: bool = True) -> Path:
-    """The tiny model (unigrams of ``VOCABULARY``, ``WEIGHTS``, no bias) in ``model_dir``; returns it.
+def write_tiny_model(model_dir: str | Path, training_output: bool = True, *,
+                     weights: Mapping[str, float] | None = None, ngram_max: int = 1,
+                     metadata: Mapping[str, str] | None = None) -> Path:
+    """The tiny model (unigrams of ``VOCABULARY``, ``WEIGHTS``, no bias) in ``model_dir``, with its
+    explain.onnx; returns it. ``weights`` (their terms the vocabulary), ``ngram_max`` and ``metadata``
+    (e.g. an uncertain band) make another one.
 
     With ``training_output`` it is a whole training output, as ``cdk synth`` wants one: also
     ``metrics.json`` (model version and featurizer fingerprint) and ``model.tar.gz``.
     """
-    folder = write_model(model_dir, weights=WEIGHTS, vocabulary=VOCABULARY,
-                         settings=FeaturizerSettings(ngram_max=1, min_df=1),
+    weights = WEIGHTS if weights is None else weights
+    vocabulary = VOCABULARY if weights is WEIGHTS else sorted(weights)
+    folder = write_model(model_dir, weights=weights, vocabulary=vocabulary,
+                         settings=FeaturizerSettings(ngram_max=ngram_max, min_df=1),
                          metadata={"model_version": MODEL_VERSION, "model_kind": "tiny-logistic",
-                                   "input_format": "sparse-offsets/1"})
+                                   "input_format": "sparse-offsets/1", **(metadata or {})}, explain=True)
     if training_output:
         featurizer = Featurizer.load(folder / "featurizer.json")
         (folder / "metrics.json").write_text(json.dumps({"model_version": MODEL_VERSION,
                                                          "featurizer_fingerprint": featurizer.fingerprint}))
         with tarfile.open(folder / "model.tar.gz", "w:gz") as archive:
-            for name in ("model.onnx", "featurizer.json"):
+            for name in ("model.onnx", "featurizer.json", "explain.onnx"):
                 archive.add(folder / name, name)
     return folder
 
@@ -75,7 +81,8 @@ def write_tiny_model(model_dir: str | Path, training_output: bool = True) -> Pat
 # -- the one builder -----------------------------------------------------------------------------
 def write_model(directory: str | Path, *, weights: Mapping[str, float], vocabulary: Sequence[str],
                 metadata: Mapping[str, str | None], settings: FeaturizerSettings | None = None,
-                bias: float = 0.0, batch_dim: str | int = "batch", spin: int = 0, dense: bool = False) -> Path:
+                bias: float = 0.0, batch_dim: str | int = "batch", spin: int = 0, dense: bool = False,
+                explain: bool = False) -> Path:
     """Write ``featurizer.json`` and a matching ``model.onnx`` into ``directory``; return it.
 
     The featurizer has ``settings`` (default ``FeaturizerSettings(min_df=1)``) and ``vocabulary``;
@@ -90,7 +97,8 @@ def write_model(directory: str | Path, *, weights: Mapping[str, float], vocabula
     Loop (c - 1) x spin times (about 1.5 s per million), so the start-up check (counts of 1)
     stays fast while a request can be made to take as long as a test needs. ``dense`` writes
     the contract before sparse input instead: ``counts`` float32 [batch, vocab_size],
-    sigmoid(counts @ W + bias).
+    sigmoid(counts @ W + bias). ``explain`` also writes ``explain.onnx``: the same graph with the
+    outputs ``logit``, ``contribution`` (each entry's weight × count) and ``bias``.
     """
     import numpy as np
     import onnx
@@ -178,12 +186,26 @@ def write_model(directory: str | Path, *, weights: Mapping[str, float], vocabula
             ],
         )
 
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     props: dict[str, str | None] = {"featurizer_fingerprint": featurizer.fingerprint,
                                     "vocab_size": str(featurizer.vocab_size), **metadata}
-    helper.set_model_props(model, {k: v for k, v in props.items() if v is not None})
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, directory / "model.onnx")
+    graphs = {"model.onnx": graph}
+    if explain:
+        if dense:
+            raise ValueError("only the sparse model explains")
+        explainer = onnx.GraphProto()
+        explainer.CopyFrom(graph)
+        explainer.node.extend([node("Shape", ["offsets"], ["batch_shape"]),
+                               node("Expand", [bias_name, "batch_shape"], ["bias"]),
+                               node("Identity", ["terms"], ["contribution"])])
+        explainer.output.extend([value("logit", TensorProto.FLOAT, [batch_dim]),
+                                 value("contribution", TensorProto.FLOAT, ["nnz"]),
+                                 value("bias", TensorProto.FLOAT, [batch_dim])])
+        graphs["explain.onnx"] = explainer
+    for name, each in graphs.items():
+        model = helper.make_model(each, opset_imports=[helper.make_opsetid("", 17)])
+        helper.set_model_props(model, {k: v for k, v in props.items() if v is not None})
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, directory / name)
     return directory
 
 

@@ -152,3 +152,50 @@ def test_an_explainer_from_another_run_is_refused(tmp_path, folder):
 
     with pytest.raises(ArtifactError, match="explain.onnx is model version"):
         Model.load(mixed)
+
+
+# -- serving.batch --explain ---------------------------------------------------------------------
+
+def run_batch(*args: str):
+    import subprocess
+    import sys
+
+    from tests.support import REPO_ROOT
+
+    return subprocess.run([sys.executable, "-m", "serving.batch", "--quiet", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_batch_explain_writes_named_terms_that_add_up(folder, tmp_path):
+    reviews = varied_reviews()[:5] + ["", "A great film."]
+    (tmp_path / "in.txt").write_text("\n".join(r.replace("\n", " ") or " " for r in reviews) + "\n")
+    plain = run_batch("--model-dir", str(folder), "--input", str(tmp_path / "in.txt"), "--output", "-")
+    done = run_batch("--model-dir", str(folder), "--input", str(tmp_path / "in.txt"), "--output", "-", "--explain")
+    top = run_batch("--model-dir", str(folder), "--input", str(tmp_path / "in.txt"), "--output", "-",
+                    "--explain", "2")
+    assert plain.returncode == done.returncode == top.returncode == 3  # the blank line is an error record
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {"a", "great", "film", "a great"} <= {t["term"] for t in lines[-1]["explanation"]["terms"]}
+    for before, after, cut in zip(map(json.loads, plain.stdout.splitlines()), lines,
+                                  map(json.loads, top.stdout.splitlines()), strict=True):
+        if "error" in before:
+            assert after == before == cut
+            continue
+        e, c = after.pop("explanation"), cut.pop("explanation")
+        assert after == before == cut and "uncertain" in before
+        assert e["bias"] + sum(t["contribution"] for t in e["terms"]) == pytest.approx(e["logit"], abs=1e-5)
+        assert c["terms"] == e["terms"][:2] and c["omitted"]["count"] == len(e["terms"]) - 2
+
+
+def test_batch_explain_needs_an_explainer_and_a_sound_number(folder, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    (old / "explain.onnx").unlink()
+    (tmp_path / "in.txt").write_text("good\n")
+    refused = run_batch("--model-dir", str(old), "--input", str(tmp_path / "in.txt"), "--output",
+                        str(tmp_path / "out.jsonl"), "--explain")
+    assert refused.returncode == 2 and "has no explain.onnx" in refused.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+    bad = run_batch("--model-dir", str(folder), "--input", str(tmp_path / "in.txt"), "--output", "-",
+                    "--explain", "0")
+    assert bad.returncode == 2 and "--explain takes no value" in bad.stderr
