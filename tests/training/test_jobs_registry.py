@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sentiment.artifacts import DEPLOYED_FILES, ModelFolder
+from sentiment.artifacts import DEPLOYED_FILES, OPTIONAL_SERVED_FILES, ModelFolder
 from tests.support import MODEL_VERSION, write_tiny_model
 from training.jobs import cli
 
@@ -157,7 +157,7 @@ def test_fetch_approved_writes_a_folder_cdk_deploys(aws, tmp_path: Path, capsys)
     out = tmp_path / "approved"
     assert run("fetch", "--approved", "--out", str(out)) == 0
     assert ModelFolder.read(out).version == new  # the newest approved, not the newer pending one
-    assert {p.name for p in out.iterdir()} == set(DEPLOYED_FILES)
+    assert set(DEPLOYED_FILES) <= {p.name for p in out.iterdir()} <= set(DEPLOYED_FILES) | set(OPTIONAL_SERVED_FILES)
     assert f"deploy it with: npx cdk deploy -c model_dir={out}" in capsys.readouterr().out
     assert run("fetch", old, "--out", str(tmp_path / "old")) == 0
     assert ModelFolder.read(tmp_path / "old").version == old
@@ -239,3 +239,18 @@ def test_every_command_has_help(command, capsys) -> None:
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith(f"usage: python -m training.jobs {command}") and "--region" in text
+
+
+def test_register_records_the_deployed_serving_image_by_default(aws, tmp_path: Path) -> None:
+    """The ServerlessSentiment stack's ModelName output names the SageMaker model whose image serves."""
+    image = "123456789012.dkr.ecr.us-east-2.amazonaws.com/cdk-hnb659fds-container-assets-123456789012-us-east-2:f00d"
+    aws.create_model(ModelName="sentiment-current", ExecutionRoleArn="arn:aws:iam::123456789012:role/model",
+                     PrimaryContainer={"Image": image, "ModelDataUrl": "s3://artifacts/models/v/model.tar.gz"})
+    template = {"Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {"ModelName": {"Value": "sentiment-current"}}}
+    boto3.client("cloudformation", region_name=REGION).create_stack(StackName="ServerlessSentiment",
+                                                                    TemplateBody=json.dumps(template))
+    assert run("register", "--model-dir", str(model(tmp_path / "m"))) == 0
+    (summary,) = aws.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    spec = aws.describe_model_package(ModelPackageName=summary["ModelPackageArn"])["InferenceSpecification"]
+    assert spec["Containers"][0]["Image"] == image

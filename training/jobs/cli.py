@@ -148,8 +148,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     job = wait_for_training_job(c["sagemaker"], c["logs"], name, poll_s=args.poll_seconds)
     download_model(c, job, Path(args.out))
     if args.register:
+        image = args.serving_image or registry.deployed_serving_image(c["cloudformation"], c["sagemaker"])
         registry.register(c["sagemaker"], c["s3"], folder=Path(args.out), bucket=setup.bucket, group=setup.group,
-                          source=f"training-job:{name}", image=args.serving_image)
+                          source=f"training-job:{name}", image=image)
     return 0
 
 
@@ -178,7 +179,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(follow_up("tuning", name))
         return 0
     wait_for_tuning_job(c["sagemaker"], name, poll_s=args.poll_seconds)
-    return finish_tuning(c, name, Path(args.out), setup if args.register else None, args.serving_image)
+    image = args.serving_image or (registry.deployed_serving_image(c["cloudformation"], c["sagemaker"])
+                                   if args.register else None)
+    return finish_tuning(c, name, Path(args.out), setup if args.register else None, image)
 
 
 def tuning_outcomes(sagemaker: Any, name: str) -> tuple[list[Any], dict[str, dict[str, Any]]]:
@@ -265,13 +268,14 @@ def cmd_register(args: argparse.Namespace) -> int:
         raise JobError("register takes one of --model-dir DIR or --job NAME", 2)
     c = clients(args)
     setup = setup_of(args, c, need_role=False)
+    image = args.serving_image or registry.deployed_serving_image(c["cloudformation"], c["sagemaker"])
     if args.job:
         registry.register_job(c["sagemaker"], c["s3"], job=args.job, bucket=setup.bucket, group=setup.group,
-                              image=args.serving_image)
+                              image=image)
     else:
         folder = Path(args.model_dir)
         registry.register(c["sagemaker"], c["s3"], folder=folder, bucket=setup.bucket, group=setup.group,
-                          source=_metadata_text(f"local:{folder.resolve()}"), image=args.serving_image)
+                          source=_metadata_text(f"local:{folder.resolve()}"), image=image)
     return 0
 
 
@@ -353,7 +357,8 @@ def _job_options(parser: argparse.ArgumentParser, default_instance: str, checkpo
     group.add_argument("--poll-seconds", type=float, default=15.0, help=argparse.SUPPRESS)
     group.add_argument("--register", action="store_true", help="register the downloaded model (pending approval)")
     group.add_argument("--serving-image", help="with --register: the model server image URI, recorded as the "
-                                               "package's inference container")
+                                               "package's inference container (default: the deployed "
+                                               "ServerlessSentiment stack's, if any)")
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -422,7 +427,8 @@ def argument_parser() -> argparse.ArgumentParser:
                     "PendingManualApproval. The folder is checked as `cdk synth` checks a model_dir.")
     register.add_argument("--model-dir", metavar="DIR", help="a training output folder (python -m training --out)")
     register.add_argument("--job", metavar="NAME", help="a completed training job (its model is downloaded first)")
-    register.add_argument("--serving-image", help="the model server image URI, recorded as the inference container")
+    register.add_argument("--serving-image", help="the model server image URI, recorded as the inference container "
+                                                  "(default: the deployed ServerlessSentiment stack's, if any)")
     _aws_options(register)
     register.set_defaults(run=cmd_register)
 

@@ -124,6 +124,26 @@ def register(sagemaker: Any, s3: Any, *, folder: Path, bucket: str, group: str, 
     return package
 
 
+SERVING_STACK = "ServerlessSentiment"  # infra/stack.py; its ModelName output is the current SageMaker model
+
+
+def deployed_serving_image(cloudformation: Any, sagemaker: Any) -> str | None:
+    """The model-server image the deployed serving stack runs (its ModelName output's container), or None.
+
+    ``register`` records it as the package's inference container when ``--serving-image`` is not given.
+    """
+    try:
+        stacks = cloudformation.describe_stacks(StackName=SERVING_STACK)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in (stacks[0].get("Outputs", []) if stacks else [])}
+        if "ModelName" not in outputs:
+            return None
+        model = sagemaker.describe_model(ModelName=outputs["ModelName"])
+    except botocore.exceptions.ClientError:
+        return None  # not deployed here, or not ours to read: the package goes without a container
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    return container.get("Image")
+
+
 def describe(sagemaker: Any, arn: str) -> Package:
     found = sagemaker.describe_model_package(ModelPackageName=arn)
     return Package(arn=found["ModelPackageArn"], number=int(found.get("ModelPackageVersion") or 0),
