@@ -33,6 +33,7 @@ SECTIONS = [
     ("bench_lambda", "5. Lambda: package size, cold init, warm overhead"),
     ("bench_e2e", "6. End to end on the local stack"),
     ("bench_batch", "7. Batch predictions (python -m serving.batch)"),
+    ("bench_explain", "8. Explanations: one review with and without explain"),
     ("bench_image", "8. The serving image's size, from its packages"),
 ]
 
