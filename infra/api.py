@@ -27,6 +27,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 ALIAS = "live"  # what API Gateway invokes: the version the last deploy published
 POWERTOOLS_ACCOUNT = "017000801446"  # AWS's account publishing the Powertools layers
 HANDLER = "lambda_fn.handler.lambda_handler"
+SERVICE_NAME = "sentiment-api"  # POWERTOOLS_SERVICE_NAME: the service dimension of the function's metrics
+METRICS_NAMESPACE = "ServerlessSentiment"  # POWERTOOLS_METRICS_NAMESPACE: where the function's metrics go
 # API Gateway gives up after 29 s; the function must answer (with a clear error) before that. Its
 # endpoint calls take at most 27 s (lambda_fn/endpoint.py), the rest of its work well under 1 s.
 LAMBDA_TIMEOUT = Duration.seconds(28)
@@ -114,8 +116,8 @@ class PredictApi(Construct):
             environment={
                 "ENDPOINT_NAME": endpoint_name,
                 "FEATURIZER_URI": featurizer_uri,
-                "POWERTOOLS_SERVICE_NAME": "sentiment-api",
-                "POWERTOOLS_METRICS_NAMESPACE": "ServerlessSentiment",
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
             },
         )

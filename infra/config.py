@@ -35,6 +35,14 @@ Every key, its default and what it changes (``cdk.json`` spells out the same def
 | `alarm_error_percent`         | `5`           | alarm above this % of failed API or model requests    |
 | `alarm_latency_p99_ms`        | `5000`        | alarm when the API's p99 latency exceeds this         |
 | `alarm_model_latency_p99_ms`  | `1000`        | alarm when a variant's p99 ModelLatency exceeds this  |
+| `drift_length_factor`         | `2`           | drift alarm: hourly mean review length (tokens) below |
+|                               |               | the baseline's mean / this, or above it x this        |
+| `drift_oov_factor`            | `2`           | drift alarm: hourly mean OOV rate above the           |
+|                               |               | baseline's mean x this                                |
+| `drift_probability_shift`     | `0.15`        | drift alarm: hourly mean probability this far from    |
+|                               |               | the baseline's mean                                   |
+| `drift_min_reviews`           | `50`          | drift alarms: an hour with fewer reviews never fires  |
+| `drift_hours`                 | `3`           | drift alarms fire after this many such hours in a row |
 | `data_capture_percent`        | `0`           | instance mode: % of requests captured to S3, 0 = off  |
 | `batch_input`                 | unset         | `s3://bucket/folder/` of review files, one per line   |
 | `batch_output`                | unset         | `s3://bucket/folder/` Batch Transform writes into     |
@@ -145,6 +153,11 @@ class Settings:
     alarm_error_percent: float = 5.0
     alarm_latency_p99_ms: int = 5000
     alarm_model_latency_p99_ms: int = 1000
+    drift_length_factor: float = 2.0
+    drift_oov_factor: float = 2.0
+    drift_probability_shift: float = 0.15
+    drift_min_reviews: int = 50
+    drift_hours: int = 3
     data_capture_percent: int = 0
     batch_input: str | None = None
     batch_output: str | None = None
@@ -304,6 +317,12 @@ class Settings:
                "at least 1")
         _check(self.alarm_model_latency_p99_ms >= 1, "alarm_model_latency_p99_ms",
                self.alarm_model_latency_p99_ms, "at least 1")
+        for key in ("drift_length_factor", "drift_oov_factor"):
+            _check(getattr(self, key) > 1, key, getattr(self, key), "a factor above 1")
+        _check(0 < self.drift_probability_shift < 1, "drift_probability_shift", self.drift_probability_shift,
+               "a shift of mean probability between 0 and 1")
+        _check(self.drift_min_reviews >= 1, "drift_min_reviews", self.drift_min_reviews, "at least 1")
+        _check(1 <= self.drift_hours <= 24, "drift_hours", self.drift_hours, "1 to 24 hours")
         _check(0 <= self.data_capture_percent <= 100, "data_capture_percent", self.data_capture_percent,
                "a whole percentage from 0 (off) to 100")
         if self.data_capture_percent > 0 and self.serverless:

@@ -1,12 +1,26 @@
-"""CloudWatch alarms and one dashboard: the API, the function and each endpoint variant.
+"""CloudWatch alarms and one dashboard: the API, the function, each endpoint variant, and drift.
 
 Every alarm treats missing data as fine: an idle serverless service emits no metrics at all.
 Error alarms watch rates (the Average of a metric that is 1 per failed request and 0 per good
 one) in two of three 5-minute periods: how often requests fail, not how busy the service is,
 and one bad minute alone pages no one.
+
+Drift: the function emits, per review, ``ReviewLength`` (tokens), ``OovRate`` (%) and
+``ProbabilityPositive`` by ``ModelVersion`` and ``Variant`` (``lambda_fn.handler``). The dashboard
+plots each variant's hourly means against its model's baseline (metrics.json's, from the
+validation split), and three alarms per variant fire when an hourly mean stays off it for
+``drift_hours`` hours in a row: length below the baseline mean / ``drift_length_factor`` or above
+it x the factor; OOV rate above the baseline mean x ``drift_oov_factor``; probability more than
+``drift_probability_shift`` from the baseline mean. An hour with fewer than ``drift_min_reviews``
+reviews never counts. A model trained before baselines gets the graphs and no drift alarm.
 """
 
 from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Acknowledgment, Aws, Duration, Validations
 from aws_cdk import aws_apigateway as apigw
@@ -18,10 +32,35 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from infra.api import METRICS_NAMESPACE, SERVICE_NAME
 from infra.config import Settings
+from sentiment.artifacts import METRICS_FILE, ModelFolder
 
 PERIOD = Duration.minutes(5)
+DRIFT_PERIOD = Duration.hours(1)
 SAGEMAKER = "AWS/SageMaker"
+# (metric, baseline measure, how the baseline mean is scaled to the metric's unit, graph title)
+DRIFT_METRICS = (("ReviewLength", "length", 1.0, "Review length (tokens), hourly mean"),
+                 ("OovRate", "oov_rate", 100.0, "Out-of-vocabulary rate (%), hourly mean"),
+                 ("ProbabilityPositive", "probability", 1.0, "Probability of positive, hourly mean"))
+
+
+@dataclass(frozen=True)
+class DriftBaseline:
+    """A variant, the model version it serves, and that model's baseline means (None: no baseline)."""
+
+    variant: str
+    model_version: str
+    means: dict[str, float] | None
+
+    @classmethod
+    def of(cls, variant: str, folder: ModelFolder) -> DriftBaseline:
+        metrics: dict[str, Any] = json.loads((folder.path / METRICS_FILE).read_text(encoding="utf-8"))
+        baseline = metrics.get("baseline")
+        means = None
+        if isinstance(baseline, dict):
+            means = {measure: float(baseline[measure]["mean"]) * scale for _, measure, scale, _ in DRIFT_METRICS}
+        return cls(variant, folder.version, means)
 
 
 def _math(expression: str, label: str, **metrics: cw.IMetric) -> cw.MathExpression:
@@ -33,7 +72,8 @@ class Monitoring(Construct):
     """Alarms (optionally e-mailed through SNS) and a dashboard for the whole request path."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, api: apigw.RestApi,
-                 function: lambda_.IFunction, endpoint_name: str, variants: list[str]) -> None:
+                 function: lambda_.IFunction, endpoint_name: str, variants: list[str],
+                 drift: list[DriftBaseline] | None = None) -> None:
         super().__init__(scope, construct_id)
         self.endpoint_name = endpoint_name
         self.topic = self._topic(settings.alarm_email) if settings.alarm_email else None
@@ -92,10 +132,51 @@ class Monitoring(Construct):
                             right=[self._metric(name, v, "Sum") for v in variants
                                    for name in ("Invocation4XXErrors", "Invocation5XXErrors")]),
              cw.GraphWidget(title="Model latency p99 (ms)", width=8, left=list(model_p99.values()))],
+            self._drift(settings, drift or []),
             [cw.AlarmStatusWidget(title="Alarms", width=24, alarms=self.alarms)],
         ])
         self.dashboard_url = (f"https://{Aws.REGION}.console.{Aws.URL_SUFFIX}/cloudwatch/home?"
                               f"region={Aws.REGION}#dashboards:name={self.dashboard.dashboard_name}")
+
+    def _drift(self, settings: Settings, sources: list[DriftBaseline]) -> list[cw.IWidget]:
+        """The drift graphs (each variant's hourly means against its baseline) and the drift alarms."""
+        graphs: dict[str, list[cw.IMetric]] = {name: [] for name, *_ in DRIFT_METRICS}
+        lines: dict[str, list[cw.HorizontalAnnotation]] = {name: [] for name, *_ in DRIFT_METRICS}
+        for source in sources:
+            title = source.variant.capitalize()
+            for name, measure, _, _ in DRIFT_METRICS:
+                mean, count = (cw.Metric(
+                    namespace=METRICS_NAMESPACE, metric_name=name, statistic=statistic, period=DRIFT_PERIOD,
+                    dimensions_map={"ModelVersion": source.model_version, "Variant": source.variant,
+                                    "service": SERVICE_NAME},
+                    label=f"{source.variant}: {name}") for statistic in ("Average", "SampleCount"))
+                graphs[name].append(mean)
+                if source.means is None:
+                    continue
+                base = source.means[measure]
+                lines[name].append(cw.HorizontalAnnotation(value=base, label=f"{source.variant} baseline {base:.3g}"))
+                gate = f"IF(n >= {settings.drift_min_reviews}, {{}}, 0)"
+                if name == "ReviewLength":
+                    expression, threshold = f"ABS(LOG(m / {base!r}))", math.log(settings.drift_length_factor)
+                    what = (f"outside [{base / settings.drift_length_factor:.0f}, "
+                            f"{base * settings.drift_length_factor:.0f}] tokens")
+                elif name == "OovRate":
+                    expression, threshold = f"m / {base!r}", settings.drift_oov_factor
+                    what = f"above {base * settings.drift_oov_factor:.2f}%"
+                else:
+                    expression, threshold = f"ABS(m - {base!r})", settings.drift_probability_shift
+                    what = (f"outside [{base - settings.drift_probability_shift:.3f}, "
+                            f"{base + settings.drift_probability_shift:.3f}]")
+                shift = cw.MathExpression(expression=gate.format(expression), period=DRIFT_PERIOD,
+                                          label=f"{source.variant}: {name} shift", using_metrics={"m": mean, "n": count})
+                self._alarm(f"{title}Drift{name}", shift, threshold,
+                            f"Drift: the {source.variant} variant's (model {source.model_version}) hourly mean {name} "
+                            f"was {what} (baseline mean {base:.4g}, from its validation split) for "
+                            f"{settings.drift_hours} hours in a row, over at least {settings.drift_min_reviews} "
+                            "reviews an hour. Compare with `python -m serving.drift`.",
+                            periods=(settings.drift_hours, settings.drift_hours))
+        return [cw.GraphWidget(title=title, width=8, left=graphs[name], left_annotations=lines[name])
+                for name, _, _, title in DRIFT_METRICS]
 
     def _metric(self, name: str, variant: str, statistic: str) -> cw.Metric:
         """A SageMaker invocation metric of one variant of this endpoint."""

@@ -14,7 +14,7 @@ from infra.artifacts import ModelArtifacts, check_candidate, read_training_outpu
 from infra.batch_transform import BatchTransform
 from infra.config import Settings
 from infra.endpoint import CANDIDATE, CURRENT, SentimentEndpoint, Variant
-from infra.monitoring import Monitoring
+from infra.monitoring import DriftBaseline, Monitoring
 from infra.storage import logical_id, private_bucket
 from infra.training_jobs import add_training_stack
 from infra.website import Website
@@ -66,8 +66,11 @@ class SentimentStack(Stack):
                           api_origin=api.origin, destroy_on_delete=settings.destroy_on_delete)
         api.allow_origin(website.origin)
         website.publish(api.url, settings.log_retention)
+        drift = [DriftBaseline.of(CURRENT, artifacts)]
+        if candidate is not None:
+            drift.append(DriftBaseline.of(CANDIDATE, candidate))
         monitoring = Monitoring(self, "Monitoring", settings=settings, api=api.api, function=api.function,
-                                endpoint_name=endpoint.endpoint_name, variants=endpoint.variants)
+                                endpoint_name=endpoint.endpoint_name, variants=endpoint.variants, drift=drift)
         self._acknowledge_cdk_handlers(buckets=[model.bucket, website.bucket])
 
         CfnOutput(self, "ApiUrl", value=api.url, description="POST {ApiUrl}predict with {\"review\": ...}")
