@@ -91,9 +91,25 @@ class Provoke:
                 m.setenv("FEATURIZER_URI", "s3://sentiment-artifacts/no/such/featurizer.json")
             case "notConfigured":
                 m.delenv("ENDPOINT_NAME")
+            case "explainUnavailable":
+                self.stack.enter_context(Stubber(endpoint.sagemaker_runtime())).add_client_error(
+                    "invoke_endpoint", service_error_code="ModelError", http_status_code=424,
+                    modeled_fields={"OriginalStatusCode": 501})
+                return self.make_event({"review": "a wonderful film", "explain": True})
             case _:
                 raise KeyError(f"no way to provoke the documented example {name!r}")
         return self.review
+
+
+def server_prediction(prediction: dict, featurizer) -> dict:
+    """The model server's answer for a documented prediction: an explanation's terms by index."""
+    if "explanation" not in prediction:
+        return prediction
+    e = prediction["explanation"]
+    index = {term: i for i, term in enumerate(featurizer.vocabulary)}
+    return {**prediction, "explanation": {
+        "bias": e["bias"], "logit": e["logit"], "indices": [index[t["term"]] for t in e["terms"]],
+        "contributions": [t["contribution"] for t in e["terms"]], "omitted": e["omitted"]}}
 
 
 @pytest.fixture
@@ -122,7 +138,7 @@ def test_the_document_passes_the_openapi_validator() -> None:
 
 @pytest.mark.parametrize("name", sorted(RESPONSES))
 def test_each_documented_example_is_what_the_handler_answers(name, provoke, queue_answers, invoke,
-                                                             make_event):
+                                                             make_event, featurizer):
     status, expected = RESPONSES[name]
     if name in REQUESTS:
         content_type, value = REQUESTS[name]
@@ -131,7 +147,8 @@ def test_each_documented_example_is_what_the_handler_answers(name, provoke, queu
     else:
         event = provoke.event(name)
     if status == 200:
-        queue_answers({"predictions": expected["predictions"]}, variant=expected["variant"])
+        queue_answers({"predictions": [server_prediction(p, featurizer) for p in expected["predictions"]]},
+                      variant=expected["variant"])
 
     answer = invoke(event)
 
