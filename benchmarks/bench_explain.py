@@ -82,7 +82,8 @@ def report(model: Model, served: dict, lam: dict) -> tuple[str, float]:
         f"| server, one review: p50 (ms) | {ms(np.median(plain))} | {ms(np.median(explained))} | **{ratio:.2f}x** |",
         f"| server, one review: p99 (ms) | {ms(np.percentile(plain, 99))} | {ms(np.percentile(explained, 99))} | "
         f"{np.percentile(explained, 99) / np.percentile(plain, 99):.2f}x |",
-        f"| response body, median (bytes) | {size_plain:,.0f} | {size_explain:,.0f} | {size_explain / size_plain:.1f}x |",
+        f"| response body, median (bytes) | {size_plain:,.0f} | {size_explain:,.0f} | "
+        f"{size_explain / size_plain:.1f}x |",
         f"| Lambda: read the answer (+ name the terms), p50 (ms) | {ms(np.median(lam['plain']))} | "
         f"{ms(np.median(lam['explain']))} | {np.median(lam['explain']) / np.median(lam['plain']):.1f}x |",
         "",

@@ -168,7 +168,8 @@ class Monitoring(Construct):
                     what = (f"outside [{base - settings.drift_probability_shift:.3f}, "
                             f"{base + settings.drift_probability_shift:.3f}]")
                 shift = cw.MathExpression(expression=gate.format(expression), period=DRIFT_PERIOD,
-                                          label=f"{source.variant}: {name} shift", using_metrics={"m": mean, "n": count})
+                                          label=f"{source.variant}: {name} shift",
+                                          using_metrics={"m": mean, "n": count})
                 self._alarm(f"{title}Drift{name}", shift, threshold,
                             f"Drift: the {source.variant} variant's (model {source.model_version}) hourly mean {name} "
                             f"was {what} (baseline mean {base:.4g}, from its validation split) for "

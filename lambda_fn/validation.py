@@ -9,8 +9,9 @@ Accepted bodies (UTF-8; API Gateway may hand them over base64-encoded):
 
 JSON is read strictly but cheaply: a key repeated in any object is refused (parsers disagree
 on which one wins), numbers are never converted except integers of up to 7 digits (only
-``explain`` takes a number, and a long one costs time or fails), nesting past the decoder's depth limit is refused, and so is a review holding
-an unpaired surrogate escape (not text). Messages cut echoed values to a few dozen characters.
+``explain`` takes a number, and a long one costs time or fails), nesting past the decoder's
+depth limit is refused, and so is a review holding an unpaired surrogate escape (not text).
+Messages cut echoed values to a few dozen characters.
 
 Pure standard library, no AWS: every rule here is unit-tested without mocks.
 """

@@ -499,13 +499,15 @@ def score(items: Iterable[Record], model: Model, out: IO[str], batch_size: int,
     while batch := list(islice(items, batch_size)):
         texts = [item for item in batch if isinstance(item, str)]
         rows = [model.featurizer.transform(t) for t in texts]
+        scored: list[float] = []
         if explain is not False and texts:
-            scored, explained = model.explained(Batch.from_rows(rows), explain)
+            probabilities_array, explained = model.explained(Batch.from_rows(rows), explain)
+            scored = probabilities_array.tolist()
             vocabulary = model.featurizer.vocabulary
             explanations = iter([name_terms(e, vocabulary) for e in explained])
-        else:
-            scored = model.predict_rows(rows) if texts else ()
-        probabilities = iter(scored.tolist() if texts else ())
+        elif texts:
+            scored = model.predict_rows(rows).tolist()
+        probabilities = iter(scored)
         lines = []
         for item in batch:
             summary.records += 1

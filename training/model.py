@@ -138,6 +138,7 @@ class SentimentModel(nn.Module):
             contribution = _rows(self.input_weight, indices)[:, 0] * x
             bias = self.input_bias.expand(offsets.shape[0])
         else:
+            assert isinstance(self.head, nn.Sequential)
             output = self.head[-1]
             assert isinstance(output, nn.Linear)
             pre = segment_sum(_rows(self.input_weight, indices) * x.unsqueeze(1), offsets) + self.input_bias

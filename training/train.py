@@ -43,9 +43,9 @@ from tqdm import tqdm
 from sentiment import drift
 from sentiment.artifacts import ARCHIVE_FILE, CHECKPOINT_FILE, EXPLAIN_FILE, FEATURIZER_FILE, METRICS_FILE, MODEL_FILE
 from sentiment.featurizer import Featurizer, FeaturizerError, FeaturizerSettings
+from sentiment.wire import THRESHOLD
 from training.checkpoint import save_checkpoint
 from training.data import DataError, Split, load_imdb, train_validation_split
-from sentiment.wire import THRESHOLD
 from training.export import OPSET, export_explainer, export_onnx, model_version, write_model_tarball
 from training.metrics import binary_metrics, uncertain_band
 from training.model import CHOICES, ModelSettings, SentimentModel, SparseBatch
