@@ -34,7 +34,7 @@ SECTIONS = [
     ("bench_e2e", "6. End to end on the local stack"),
     ("bench_batch", "7. Batch predictions (python -m serving.batch)"),
     ("bench_explain", "8. Explanations: one review with and without explain"),
-    ("bench_image", "8. The serving image's size, from its packages"),
+    ("bench_image", "9. The serving image's size, from its packages"),
 ]
 
 
