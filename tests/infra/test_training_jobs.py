@@ -189,6 +189,15 @@ def test_a_model_fetched_from_the_registry_deploys(tmp_path: Path, monkeypatch) 
     models = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
     assert models and f"models/{version}/" in json.dumps(models)
     assert Model.load(fetched).version == version  # the model_version every prediction of the API carries
+    # Deployed as the local stack deploys the template: the API's answers carry the fetched version.
+    import requests
+
+    from tests.support import LocalStack
+
+    with LocalStack(outdir / f"{STACK_ID}.template.json", log_path=tmp_path / "stack.log") as stack:
+        answer = requests.post(f"{stack.api_url}/predict", json={"review": "A wonderful film."}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["model_version"] == version
 
 
 def test_the_real_cdk_cli_synthesizes_the_training_app_alone(tmp_path: Path) -> None:
