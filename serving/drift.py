@@ -13,6 +13,9 @@ probability. The input is measured the same way:
   filter-log-events`` output, or ``sam logs``): every line holding one of the function's drift
   metric records (EMF: ``ReviewLength``, ``OovRate``, ``ProbabilityPositive``) counts, the rest is
   ignored; ``--model-version`` keeps one model's. These records hold numbers only, no text.
+- ``capture``: SageMaker data capture files (instance mode, JSON Lines, concatenated), whose
+  requests are the Lambda's sparse counts, not text: only the probabilities the endpoint
+  answered are compared (length and OOV rate cannot be told from in-vocabulary counts).
 
 For each measure: the population stability index of its histogram against the baseline's and a
 verdict (stable under 0.1, moderate to 0.25, shifted above), the means side by side, and the
@@ -40,6 +43,7 @@ from serving.model import Model
 
 EXIT_OK, EXIT_USAGE, EXIT_SHIFTED = 0, 2, 3
 LOG_METRICS = {"ReviewLength": "length", "OovRate": "oov_rate", "ProbabilityPositive": "probability"}
+FORMAT_CHOICES = (*FORMATS, "logs", "capture")
 CHUNK = 256
 
 
@@ -111,8 +115,28 @@ def measure_logs(lines: Iterable[str], model_version: str | None = None) -> Meas
     return out
 
 
+def measure_capture(lines: Iterable[str]) -> Measures:
+    """The probabilities in SageMaker data capture records (``captureData.endpointOutput``)."""
+    import base64
+
+    out = Measures([], [], [])
+    for line in lines:
+        try:
+            output = json.loads(line)["captureData"]["endpointOutput"]
+            data = output["data"]
+            if output.get("encoding") == "BASE64":
+                data = base64.b64decode(data)
+            predictions = json.loads(data)["predictions"]
+            out.probability.extend(float(p["probability_positive"]) for p in predictions)
+        except (ValueError, KeyError, TypeError):
+            continue  # not a capture record of this server's answers
+    return out
+
+
 def compare(baseline: dict[str, Any], current: Measures) -> dict[str, Any]:
-    """PSI, verdict and means of each measure, and the predicted-positive rates; ``shifted`` overall."""
+    """PSI, verdict and means of each measure, and the predicted-positive rates; ``shifted`` overall.
+
+    A measure the input does not hold (data capture: length and OOV rate) is left out."""
     if not len(current):
         raise UsageError("the input holds no reviews or drift records to compare")
     result: dict[str, Any] = {"n": len(current), "baseline_n": baseline.get("n"), "measures": {}}
@@ -120,6 +144,8 @@ def compare(baseline: dict[str, Any], current: Measures) -> dict[str, Any]:
         base = baseline[name]
         edges = drift.edges_of(base)
         values = getattr(current, name)
+        if not values:
+            continue
         counts = drift.histogram(values, edges)
         value = drift.psi(base["counts"], counts)
         result["measures"][name] = {
@@ -142,8 +168,9 @@ def plot(result: dict[str, Any], path: str | Path, title: str) -> Path:
 
     names = {"length": "review length (tokens)", "oov_rate": "out-of-vocabulary rate",
              "probability": "probability of positive"}
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
-    for ax, (name, m) in zip(axes, result["measures"].items(), strict=True):
+    shown = len(result["measures"])
+    fig, axes = plt.subplots(1, shown, figsize=(4.7 * shown, 4), constrained_layout=True, squeeze=False)
+    for ax, (name, m) in zip(axes[0], result["measures"].items(), strict=True):
         labels = _bin_labels(m["edges"], percent=name == "oov_rate")
         x = range(len(labels))
         for counts, label, offset in ((m["baseline_counts"], "baseline (validation)", -0.2),
@@ -186,8 +213,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", required=True, help="the training output: its model and metrics.json's baseline")
     p.add_argument("--input", required=True, help="reviews or exported logs: a path, s3://bucket/key, or - (stdin)")
-    p.add_argument("--format", choices=(*FORMATS, "logs"),
-                   help="text, csv, jsonl (reviews; default from the extension) or logs (the function's metrics)")
+    p.add_argument("--format", choices=FORMAT_CHOICES,
+                   help="text, csv, jsonl (reviews; default from the extension), logs (the function's metrics) "
+                        "or capture (SageMaker data capture: probabilities only)")
     p.add_argument("--text-column", help="CSV column or JSON field holding the review (default: 'review', else 'text')")
     p.add_argument("--model-version", help="logs: only the records of this model version")
     p.add_argument("--plot", type=Path, help="write the histograms to this PNG")
@@ -212,9 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             s3_client = boto3.client("s3")
         source, _ = open_input(args.input, s3_client)
         with source:
-            if args.format == "logs":
+            if args.format in ("logs", "capture"):
                 text = io.TextIOWrapper(io.BufferedReader(source), encoding="utf-8", errors="replace")
-                current = measure_logs(text, args.model_version)
+                current = measure_logs(text, args.model_version) if args.format == "logs" else measure_capture(text)
             else:
                 model = Model.load(args.model_dir)
                 items = records(source, args.format, args.text_column)

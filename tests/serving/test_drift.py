@@ -144,3 +144,25 @@ def test_a_model_folder_without_a_baseline_is_refused(tmp_path):
     done = subprocess.run([sys.executable, "-m", "serving.drift", "--model-dir", str(tmp_path), "--input",
                            str(tmp_path / "in.txt")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "holds no drift baseline" in done.stderr
+
+
+def test_data_capture_records_give_their_probabilities_only():
+    import base64
+
+    from serving.drift import compare, measure_capture
+
+    def record(probabilities, encoding="JSON"):
+        data = json.dumps({"predictions": [{"label": "positive", "probability_positive": p,
+                                            "model_version": "v"} for p in probabilities]})
+        if encoding == "BASE64":
+            data = base64.b64encode(data.encode()).decode()
+        return json.dumps({"captureData": {
+            "endpointInput": {"observedContentType": "application/json", "mode": "INPUT",
+                              "data": '{"fingerprint": "f", "instances": []}', "encoding": "JSON"},
+            "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": data,
+                               "encoding": encoding}}, "eventMetadata": {"eventId": "1"}, "eventVersion": "0"})
+
+    measured = measure_capture([record([0.9, 0.1]), record([0.6], "BASE64"), "not json", '{"captureData": {}}'])
+    assert measured.probability == [0.9, 0.1, 0.6] and measured.length == [] and measured.oov_rate == []
+    result = compare(drift.baseline([100, 200], [0.01, 0.02], [0.2, 0.8], 0.5), measured)
+    assert set(result["measures"]) == {"probability"} and result["n"] == 3
