@@ -3,8 +3,8 @@
 With SnapStart, Lambda runs the function's init once, when a version is published, and starts
 every new execution environment from a memory snapshot of it; with provisioned concurrency it
 runs init before any request arrives. In both cases the work the first request would otherwise
-do (the featurizer read from S3, the SageMaker client) is done here, during init, and is in
-the snapshot. Lambda's runtime hooks (the ``snapshot_restore_py`` library of its Python
+do (the featurizer read from S3, its term list for explanations, the SageMaker client) is done
+here, during init, and is in the snapshot. Lambda's runtime hooks (the ``snapshot_restore_py`` library of its Python
 runtimes) then close the pooled connections before the snapshot is taken, and reseed
 ``random`` (botocore's retry jitter) in each restored environment, so that environments
 restored from one snapshot share neither a socket nor a random sequence.
@@ -34,10 +34,12 @@ def prepare() -> None:
     """
     endpoint.sagemaker_runtime()
     try:
-        endpoint.featurizer(os.environ.get("FEATURIZER_URI"))
+        featurizer = endpoint.featurizer(os.environ.get("FEATURIZER_URI"))
     except ApiError as error:
         logger.warning("featurizer not loaded during init; the first request will try again",
                        cause=error.detail or error.message)
+        return
+    _ = featurizer.vocabulary  # the term list explanations are named from (built once, ~0.1 s)
 
 
 def before_snapshot() -> None:

@@ -115,6 +115,8 @@ def run_hooks(registry: list) -> None:
 def test_snapstart_init_loads_everything_and_the_snapshot_holds_no_socket(aws_server: Aws) -> None:
     assert snapshot.init_ahead("snap-start")
     assert endpoint.load_featurizer.cache_info().currsize == 1  # read from S3 during init
+    loaded = endpoint.load_featurizer(f"s3://{BUCKET}/{KEY}")
+    assert loaded._vocabulary is not None  # the term list explanations are named from, built ahead
     assert endpoint.sagemaker_runtime.cache_info().currsize == 1
     assert aws_server.requests == [f"GET /{BUCKET}/{KEY}"]
     assert len(aws_server.opened) == 1 and aws_server.closed == []  # the S3 connection is pooled, open
