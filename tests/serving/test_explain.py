@@ -8,16 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from sentiment.featurizer import Featurizer, FeaturizerSettings
-from sentiment.wire import decode_response, encode_request, name_terms
-from serving.app import create_app
-from serving.model import Model
-from tests.training.test_export import FIXTURE_ARCHIVE, varied_reviews
-from training.data import load_imdb
-from training.export import export_explainer, export_onnx, model_version
-from training.model import ModelSettings, SentimentModel
+# The models here are trained and exported with torch: the main suite runs this file, the second run
+# on the serving image's Python (no torch there, as in the image) skips it.
+torch = pytest.importorskip("torch", reason="trains its models with torch, which the image's Python lacks")
+
+from sentiment.featurizer import Featurizer, FeaturizerSettings  # noqa: E402
+from sentiment.wire import decode_response, encode_request, name_terms  # noqa: E402
+from serving.app import create_app  # noqa: E402
+from serving.model import Model  # noqa: E402
+from tests.training.test_export import FIXTURE_ARCHIVE, varied_reviews  # noqa: E402
+from training.data import load_imdb  # noqa: E402
+from training.export import export_explainer, export_onnx, model_version  # noqa: E402
+from training.model import ModelSettings, SentimentModel  # noqa: E402
 
 BAND = (0.4, 0.6)
 
