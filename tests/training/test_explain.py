@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
-from sentiment.featurizer import Featurizer, FeaturizerSettings
 from sentiment.wire import explanation
-from tests.training.test_export import FIXTURE_ARCHIVE, varied_reviews
-from training.data import load_imdb
+from tests.training.test_export import spread_out_model, varied_reviews
 from training.export import export_explainer, export_onnx, model_version
-from training.model import ModelSettings, SentimentModel
+from training.model import SentimentModel
 from training.sparse import SparseRows
-from training.train import to_batch
 
 OUTPUTS = ["probability", "logit", "contribution", "bias"]
 
 
 @pytest.fixture(scope="module", params=["linear", "mlp"])
 def explained(request, tmp_path_factory):
-    """A model fitted to the fixture with spread-out weights, exported twice; and its featurized reviews."""
-    imdb = load_imdb(FIXTURE_ARCHIVE)
-    featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(imdb.train.texts)
-    torch.manual_seed(0)
-    model = SentimentModel(featurizer.vocab_size, ModelSettings(kind=request.param, hidden=16))
-    train_rows = SparseRows.featurize(featurizer, imdb.train.texts)
-    model.fit_term_weights(to_batch(train_rows, np.arange(len(train_rows))), torch.tensor(imdb.train.labels))
-    with torch.no_grad():
-        model.input_weight.normal_(0, 3.0)
-        model.input_bias.fill_(0.1)
-    model.eval()
+    """A spread-out model (test_export's), exported twice; and its featurized reviews."""
+    model, featurizer = spread_out_model(request.param)
     folder = tmp_path_factory.mktemp(f"explain-{request.param}")
     version = model_version(model)
     export_onnx(model, folder / "model.onnx", version=version, featurizer_fingerprint=featurizer.fingerprint)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tarfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +13,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from sentiment.artifacts import INPUT_FORMAT
 from sentiment.featurizer import Featurizer, FeaturizerSettings
 from training.data import load_imdb
 from training.export import OPSET, export_onnx, model_version, write_model_tarball
 from training.model import ModelSettings, ProbabilityModel, SentimentModel
-from sentiment.artifacts import INPUT_FORMAT
 from training.sparse import SparseRows
 from training.train import to_batch
 
@@ -34,19 +34,26 @@ def varied_reviews() -> list[str]:
     return reviews
 
 
-@pytest.fixture(scope="module", params=["linear", "mlp"])
-def exported(request, tmp_path_factory):
-    """A model fitted to the fixture with spread-out weights, exported; and its featurized reviews."""
+def spread_out_model(kind: str) -> tuple[SentimentModel, Featurizer]:
+    """A ``kind`` model fitted to the fixture, then given large random weights: its probabilities are
+    far from 0.5, so a parity check on them is a real one."""
     imdb = load_imdb(FIXTURE_ARCHIVE)
     featurizer = Featurizer(FeaturizerSettings(min_df=1)).fit(imdb.train.texts)
     torch.manual_seed(0)
-    model = SentimentModel(featurizer.vocab_size, ModelSettings(kind=request.param, hidden=16))
+    model = SentimentModel(featurizer.vocab_size, ModelSettings(kind=kind, hidden=16))
     train_rows = SparseRows.featurize(featurizer, imdb.train.texts)
     model.fit_term_weights(to_batch(train_rows, np.arange(len(train_rows))), torch.tensor(imdb.train.labels))
-    with torch.no_grad():  # large random weights: probabilities far from 0.5, so parity is a real check
+    with torch.no_grad():
         model.input_weight.normal_(0, 3.0)
         model.input_bias.fill_(0.1)
     model.eval()
+    return model, featurizer
+
+
+@pytest.fixture(scope="module", params=["linear", "mlp"])
+def exported(request, tmp_path_factory):
+    """A spread-out model, exported; and its featurized reviews."""
+    model, featurizer = spread_out_model(request.param)
     path = tmp_path_factory.mktemp(f"onnx-{request.param}") / "model.onnx"
     version = model_version(model)
     export_onnx(model, path, version=version, featurizer_fingerprint=featurizer.fingerprint)
@@ -133,7 +140,7 @@ def test_single_file_with_opset_and_metadata(exported):
 
 def test_model_version_format_and_dependence_on_the_weights():
     model = SentimentModel(20)
-    when = datetime(2026, 11, 28, 18, 10, 59, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 28, 18, 10, 59, tzinfo=UTC)
     version = model_version(model, when)
     assert re.fullmatch(r"20261128T1810Z-[0-9a-f]{8}", version)
     assert model_version(model, when) == version
