@@ -13,6 +13,7 @@ import json
 import pytest
 
 from tests.support import LocalStack, synthesize, write_tiny_model
+from tests.web.pages import analyse, open_page
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 
@@ -29,19 +30,6 @@ def stack(tmp_path_factory):
     template = synthesize(model_dir, tmp_path_factory.mktemp("synth") / "cdk.out")
     with LocalStack(template, log_path=tmp_path_factory.mktemp("stack") / "local_stack.log") as running:
         yield running
-
-
-def open_page(page, stack):
-    page.goto(f"{stack.url}/")
-    page.wait_for_function("() => !document.getElementById('submit').disabled")
-
-
-def analyse(page, review: str) -> str:
-    page.get_by_label("Your review").fill(review)
-    page.get_by_role("button", name="Analyse review").click()
-    page.wait_for_selector("#result:not([hidden])")
-    page.wait_for_function("() => document.getElementById('status').getAttribute('aria-busy') === 'false'")
-    return page.locator("#result-label").inner_text()
 
 
 def marks(page) -> list[tuple[str, str, str]]:

@@ -8,37 +8,18 @@ its CORS preflight, answered by the function.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from local_stack.model_server import REPO_ROOT
 from local_stack.template import Addresses, load_stack
 from tests.support import MODEL_VERSION, NEGATIVE_REVIEW, POSITIVE_REVIEW, free_port
+from tests.web.pages import open_page, save_screenshot, submit, wait_for_result
 
 pytestmark = pytest.mark.slow  # runs the real `python -m local_stack`
 
 # Written on every run; docs/screenshot.png (the README's) is a copy of it, refreshed by hand.
 SCREENSHOT = REPO_ROOT / "test-results" / "screenshot.png"
 XSS_REVIEW = 'Superb! <img src=x onerror="window.__xss = 1"> <script>window.__xss = 2</script>'
-
-
-# wait_for_function gets arrow functions, never bare expressions: Playwright would eval() those
-# on every poll, which the page's CSP (no 'unsafe-eval') rightly refuses.
-def open_page(page, stack):
-    page.goto(f"{stack.url}/")
-    page.wait_for_function("() => !document.getElementById('submit').disabled")  # config.json read
-
-
-def submit(page, review: str) -> None:
-    page.get_by_label("Your review").fill(review)
-    page.get_by_role("button", name="Analyse review").click()
-
-
-def wait_for_result(page):
-    page.wait_for_selector("#result:not([hidden])")
-    page.wait_for_function("() => document.getElementById('status').getAttribute('aria-busy') === 'false'")
-    return page.locator("#result-label").inner_text()
 
 
 def test_positive_and_negative_reviews_are_labelled(page, stack):
@@ -191,10 +172,5 @@ def test_screenshot(page, stack, tmp_path):
     page.emulate_media(reduced_motion="reduce")  # no bar animation: the shot shows the final state
     page.get_by_role("button", name="Mixed, leaning good").click()
     assert wait_for_result(page) == "Positive"
-    page.mouse.move(0, 0)  # no hover highlight in the shot
-    shot = tmp_path / "screenshot.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(shot, SCREENSHOT)
+    save_screenshot(page, tmp_path, SCREENSHOT)
     assert page.console.errors == []

@@ -8,13 +8,13 @@ is a copy of it, refreshed by hand.
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from local_stack.model_server import REPO_ROOT
 from sentiment.artifacts import DEPLOYED_FILES, EXPLAIN_FILE
 from tests.support import LocalStack, synthesize
+from tests.web.pages import analyse, open_page, save_screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -35,20 +35,11 @@ def stack(tmp_path_factory):
 
 def test_screenshot_of_the_trained_model_explaining_a_review(page, stack, tmp_path):
     metrics = json.loads((ARTIFACTS / "metrics.json").read_text())
-    page.goto(f"{stack.url}/")
-    page.wait_for_function("() => !document.getElementById('submit').disabled")
+    open_page(page, stack)
     page.emulate_media(reduced_motion="reduce")
-    page.get_by_label("Your review").fill(REVIEW)
-    page.get_by_role("button", name="Analyse review").click()
-    page.wait_for_selector("#result:not([hidden])")
-    page.wait_for_function("() => document.getElementById('status').getAttribute('aria-busy') === 'false'")
+    analyse(page, REVIEW)
     assert page.locator("#result-version").inner_text() == metrics["model_version"]
     assert page.locator("#result-review mark").count() >= 5
     assert page.locator("#terms-positive li").count() == page.locator("#terms-negative li").count() == 5
-    page.mouse.move(0, 0)
-    shot = tmp_path / "screenshot.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    shutil.copyfile(shot, SCREENSHOT)
+    save_screenshot(page, tmp_path, SCREENSHOT)
     assert page.console.errors == []
