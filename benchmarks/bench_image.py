@@ -14,7 +14,6 @@ is part of the first call's wait.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -23,15 +22,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from benchmarks.headline import Headline, Section
+from infra.packaging import image_python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = REPO_ROOT / "serving" / "Dockerfile"
 REQUIREMENTS = REPO_ROOT / "requirements" / "serving.txt"
-
-
-def image_python() -> str:
-    (version,) = re.findall(r"^FROM python:(\d+\.\d+)-slim$", DOCKERFILE.read_text(), re.M)
-    return version
 
 
 def site_packages(version: str) -> Path:
@@ -44,7 +38,7 @@ def site_packages(version: str) -> Path:
 def closure(path: Path) -> dict[str, metadata.Distribution]:
     """The distributions requirements/serving.txt installs in ``path``, dependencies included."""
     installed = {canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=[str(path)])}
-    environment = {"python_version": image_python(), "sys_platform": "linux", "platform_system": "Linux",
+    environment = {"python_version": image_python(REPO_ROOT), "sys_platform": "linux", "platform_system": "Linux",
                    "extra": ""}
     todo = [Requirement(line.split("#", 1)[0]).name for line in REQUIREMENTS.read_text().splitlines()
             if line.split("#", 1)[0].strip()]
@@ -77,7 +71,7 @@ def folder_size(folder: Path) -> int:
 
 def main(argv: list[str] | None = None) -> Section:
     argparse.ArgumentParser(description=__doc__).parse_known_args(argv)  # the shared --model-dir etc. are unused
-    version = image_python()
+    version = image_python(REPO_ROOT)
     dists = closure(site_packages(version))
     sizes = sorted(((size_on_disk(d), d.metadata["Name"], d.version) for d in dists.values()), reverse=True)
     code = folder_size(REPO_ROOT / "sentiment") + folder_size(REPO_ROOT / "serving")

@@ -89,9 +89,9 @@ def zip_bytes() -> int:
 
 def lambda_python() -> str:
     """The Lambda runtime's Python (make install's .venv-py<version>, see Makefile), else this one."""
-    from benchmarks.bench_image import image_python  # the Lambda runtime matches the image (a test checks)
+    from infra.packaging import image_python  # the Lambda runtime matches the image (a test checks)
 
-    runtime = REPO / f".venv-py{image_python()}" / "bin" / "python"
+    runtime = REPO / f".venv-py{image_python(REPO)}" / "bin" / "python"
     return str(runtime) if runtime.exists() else sys.executable
 
 

@@ -9,11 +9,20 @@ folders does, so a handler-only edit neither rebuilds nor re-uploads the image.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
 LAMBDA_FOLDERS = ("lambda_fn", "sentiment")
 IMAGE_PATHS = ("serving", "sentiment", "requirements/serving.txt")
+DOCKERFILE = "serving/Dockerfile"
+
+
+def image_python(root: Path) -> str:
+    """The serving image's Python version ("3.12"), from its Dockerfile's ``FROM python:X.Y-slim``: the
+    one place it is written (the Lambda runtime, make's test virtualenv and the benchmarks follow it)."""
+    (version,) = re.findall(r"^FROM python:(\d+\.\d+)-slim$", (root / DOCKERFILE).read_text(), re.M)
+    return version
 
 
 def only(paths: tuple[str, ...]) -> list[str]:

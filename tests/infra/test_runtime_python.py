@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
+from infra.packaging import image_python
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def runtime_version() -> str:
-    (version,) = re.findall(r"^FROM python:(\d+\.\d+)-slim$", (REPO_ROOT / "serving" / "Dockerfile").read_text(),
-                            re.M)
-    return version
 
 
 def make(*args: str) -> subprocess.CompletedProcess[str]:
@@ -22,7 +17,7 @@ def make(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_make_reads_the_version_from_the_dockerfile() -> None:
-    version = runtime_version()
+    version = image_python(REPO_ROOT)
     run = make("-n", "-B", f".venv-py{version}/.installed")
     assert run.returncode == 0, run.stderr
     assert f"-m venv .venv-py{version}" in run.stdout
@@ -30,7 +25,7 @@ def test_make_reads_the_version_from_the_dockerfile() -> None:
 
 
 def test_a_missing_interpreter_is_named_with_what_to_do(tmp_path: Path) -> None:
-    version = runtime_version()
+    version = image_python(REPO_ROOT)
     run = make("-B", f"RUNTIME_PYTHON={tmp_path / 'no-such-python'}", f".venv-py{version}/.installed")
     assert run.returncode != 0
     assert f"error: no Python {version} found" in run.stdout
@@ -38,7 +33,7 @@ def test_a_missing_interpreter_is_named_with_what_to_do(tmp_path: Path) -> None:
 
 
 def test_an_interpreter_of_another_version_is_refused() -> None:
-    version = runtime_version()
+    version = image_python(REPO_ROOT)
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
         return  # this interpreter is the right one; the refusal needs another
     run = make("-B", f"RUNTIME_PYTHON={sys.executable}", f".venv-py{version}/.installed")

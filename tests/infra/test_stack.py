@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from aws_cdk.assertions import Match
+
+from infra.packaging import image_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_VERSION = "20261128T1810Z-3f2a9c1d"  # what the conftest's fake training output says
@@ -290,8 +291,7 @@ def test_function_runtime_architecture_timeout_and_tracing(serverless) -> None:
     props = predict_function(serverless)
     assert props["Runtime"] == "python3.12"
     # The serving image's Python, the one make test runs the handler's and the server's tests on.
-    (base,) = re.findall(r"^FROM python:(\d+\.\d+)-slim$", (REPO_ROOT / "serving" / "Dockerfile").read_text(), re.M)
-    assert props["Runtime"] == f"python{base}"
+    assert props["Runtime"] == f"python{image_python(REPO_ROOT)}"
     assert props["Architectures"] == ["arm64"]
     assert props["Timeout"] == 28  # under API Gateway's 29 s, over the endpoint calls' 27 s
     assert props["MemorySize"] == 256
