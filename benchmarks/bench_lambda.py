@@ -88,11 +88,11 @@ def zip_bytes() -> int:
 
 
 def lambda_python() -> str:
-    """The Lambda runtime's Python (make install's .venv-py<version>, see Makefile), else this one."""
+    """The Lambda runtime's Python, found as the local stack finds it (make install's .venv-py<version>)."""
     from infra.packaging import image_python  # the Lambda runtime matches the image (a test checks)
+    from local_stack.template import runtime_python
 
-    runtime = REPO / f".venv-py{image_python(REPO)}" / "bin" / "python"
-    return str(runtime) if runtime.exists() else sys.executable
+    return runtime_python(f"python{image_python(REPO)}")[0]
 
 
 def cold_init(featurizer_path: Path, python: str) -> dict[str, float]:
