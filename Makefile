@@ -19,7 +19,12 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: install lint test demo train retrain bench browser clean
 
-install: $(VENV)/.installed $(RUNTIME_VENV)/.installed node_modules/.installed
+# The runtime's virtualenv too when its Python is here; without it `make demo` still runs (the
+# function on this Python, the local stack says so) and `make test` stops, naming what to install.
+install: $(VENV)/.installed node_modules/.installed
+	@if [ -n "$(RUNTIME_PYTHON)" ]; then $(MAKE) --no-print-directory $(RUNTIME_VENV)/.installed; \
+	else echo "note: no Python $(RUNTIME_PYTHON_VERSION) (the Lambda runtime's and the serving image's): make demo runs the" \
+	          "function on $$($(PY) -c 'import platform; print(platform.python_version())'); make test needs $(RUNTIME_PYTHON_VERSION)"; fi
 
 # Reinstalls only when a requirements file changed.
 $(VENV)/.installed: requirements/*.txt
@@ -54,7 +59,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: lint browser
+test: lint browser $(RUNTIME_VENV)/.installed
 	$(PY) -m pytest
 	@echo "The handler and the model server again, on Python $(RUNTIME_PYTHON_VERSION) as in AWS:"
 	$(RUNTIME_PY) -m pytest $(RUNTIME_TESTS)
